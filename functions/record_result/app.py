@@ -1,0 +1,19 @@
+"""Step Functions task -> the request's result record in S3 (and its metrics)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tts_core import config
+from tts_core.config import ResultSettings
+from tts_core.observability import logger, metrics
+from tts_core.results import RecordTask, record_result
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = RecordTask.model_validate(event)
+    logger.set_correlation_id(task.correlation_id)
+    logger.append_keys(request_id=task.request_id)
+    return record_result(task, config.load(ResultSettings)).model_dump(mode="json")

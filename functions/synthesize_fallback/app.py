@@ -1,0 +1,20 @@
+"""Step Functions task -> Sambert through DashScope, the fallback engine."""
+
+from tts_core import config
+from tts_core.config import FallbackSettings
+from tts_core.engine_task import engine_handler
+from tts_core.engines.sambert import SambertEngine
+from tts_core.secrets import SecretKeyProvider
+
+
+def no_key(refresh: bool = False) -> None:
+    return None
+
+
+def _engine() -> SambertEngine:
+    settings = config.load(FallbackSettings)
+    key = SecretKeyProvider(settings.dashscope_secret_arn) if settings.dashscope_secret_arn else no_key
+    return SambertEngine(api_key=key, base_url=settings.dashscope_websocket_url)
+
+
+handler = engine_handler(_engine)

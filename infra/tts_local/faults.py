@@ -1,0 +1,71 @@
+"""Fault injection at the Lambda dispatch boundary, from TTS_LOCAL_FAULTS.
+
+`TTS_LOCAL_FAULTS="primary=error,fallback=throttle"`: the target is a function's short name
+(the folder under functions/ without `synthesize_`: primary, fallback, offline, health_probe, ...).
+Each fault produces what the state machine would see from a real Lambda failing that way."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+ENV_VAR = "TTS_LOCAL_FAULTS"
+KINDS = {
+    "error": "the engine fails for good (non-retryable EngineError)",
+    "crash": "the Lambda runtime dies (errorType Runtime.ExitError)",
+    "timeout": "the invocation hangs until the state machine's TimeoutSeconds (States.Timeout)",
+    "slow:N": "the invocation takes N extra seconds, then runs normally",
+    "throttle": "the engine's provider throttles (retryable EngineThrottledError)",
+    "unavailable": "the engine cannot be reached (retryable EngineUnavailableError)",
+    "flaky:N": "the first N invocations fail with EngineUnavailableError, then it works",
+    "intermittent": "every other invocation fails with EngineUnavailableError",
+    "lambda-throttle": "the Lambda service refuses the invocation (Lambda.TooManyRequestsException)",
+}
+
+
+class FaultSpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Fault:
+    target: str
+    kind: str
+    arg: float = 0.0
+
+
+def parse(spec: str) -> list[Fault]:
+    faults: list[Fault] = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        target, _, kind = item.partition("=")
+        name, _, arg = kind.partition(":")
+        if not target or name not in {k.split(":")[0] for k in KINDS}:
+            raise FaultSpecError(f"{ENV_VAR}: cannot read '{item}'; kinds: {', '.join(KINDS)}")
+        needs_arg = f"{name}:N" in KINDS
+        try:
+            value = float(arg) if needs_arg else 0.0
+        except ValueError:
+            raise FaultSpecError(f"{ENV_VAR}: '{item}' needs a number after '{name}:'") from None
+        if needs_arg != bool(arg):
+            raise FaultSpecError(f"{ENV_VAR}: '{item}': write {name}:N" if needs_arg else f"'{item}' takes no value")
+        faults.append(Fault(target.strip(), name, value))
+    return faults
+
+
+def active(target: str) -> list[Fault]:
+    """The faults for one target, read at each invocation so a test or operator can change them."""
+    return [f for f in parse(os.environ.get(ENV_VAR, "")) if f.target == target]
+
+
+class InvocationCounter:
+    """Counts invocations per target (flaky and intermittent faults depend on it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def next(self, target: str) -> int:
+        with self._lock:
+            self._counts[target] = self._counts.get(target, 0) + 1
+            return self._counts[target]

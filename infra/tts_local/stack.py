@@ -1,0 +1,341 @@
+"""The local stack: template.yaml's resources on moto, the real state machine definition run by
+moto's ASL interpreter, and each Lambda dispatched in-process to the project's own handler."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.exceptions import JsonRESTError
+
+from tts_core import aws, config, jobs
+from tts_core.jobs import Job
+from tts_core.models import SynthesisRequest
+from tts_local import faults
+from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# What a local run changes from the template's defaults: the offline engine is on, so a machine
+# with neither IndexTTS-2 weights nor a DashScope key still speaks.
+LOCAL_PARAMETERS = {"LastResortEnabled": "true"}
+_FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                     "AWS_SESSION_TOKEN": "local", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LocalContext:
+    """The parts of the Lambda context object handlers and powertools use."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_s: float
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._started + self.timeout_s - time.monotonic()) * 1000))
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    name: str
+    arn: str
+    code_dir: Path
+    handler_path: str  # "app.handler"
+    timeout_s: float
+    memory_mb: int
+    environment: dict[str, str]
+    _handler: Handler | None = None
+
+    @property
+    def short_name(self) -> str:
+        """The name faults use: the function's folder without `synthesize_`."""
+        return self.code_dir.name.removeprefix("synthesize_")
+
+    def handler(self, module_prefix: str) -> Handler:
+        if self._handler is None:
+            module_name, _, attr = self.handler_path.rpartition(".")
+            path = self.code_dir / f"{module_name.replace('.', '/')}.py"
+            spec = importlib.util.spec_from_file_location(f"{module_prefix}_{self.code_dir.name}", path)
+            if spec is None or spec.loader is None:
+                raise RuntimeError(f"cannot load handler {path}")
+            module: ModuleType = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._handler = getattr(module, attr)
+        return self._handler
+
+
+class LocalStack:
+    """Create with parameter overrides (as `sam deploy --parameter-overrides` would take), then use
+    as a context manager. Only one local stack may run in a process at a time."""
+
+    _running_lock = threading.Lock()
+
+    def __init__(self, parameters: dict[str, str] | None = None, *, stack_name: str = "tts-local",
+                 environment: dict[str, str] | None = None) -> None:
+        self.template = load_template()
+        self.stack_name = stack_name
+        values = parameter_defaults(self.template) | LOCAL_PARAMETERS | (parameters or {})
+        self.resolver = Resolver(self.template, values | {
+            "AWS::StackName": stack_name, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"})
+        self.extra_environment = environment or {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.invocations: list[tuple[str, dict[str, Any]]] = []  # (short name, event), for tests
+        self.released = threading.Event()  # set on stop: ends hanging "timeout" faults
+        self._counter = faults.InvocationCounter()
+        self._mock: Any = None
+        self._saved_environ: dict[str, str | None] = {}
+        self._saved_invoke: Any = None
+        self._prefix = f"tts_local_fn_{uuid.uuid4().hex[:8]}"
+        self._name_physical_ids()
+
+    # ---- names -------------------------------------------------------------------------------
+    def _name_physical_ids(self) -> None:
+        r = self.resolver
+        for logical in resources_of_type(self.template, "AWS::S3::Bucket"):
+            r.refs[logical] = f"{self.stack_name}-{logical}".lower()
+        for logical, spec in resources_of_type(self.template, "AWS::SSM::Parameter").items():
+            r.refs[logical] = r.resolve(spec["Properties"]["Name"])
+        for logical, spec in resources_of_type(self.template, "AWS::Serverless::StateMachine").items():
+            name = r.resolve(spec["Properties"].get("Name", f"{self.stack_name}-{logical}"))
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+            r.refs[logical] = arn
+            r.attributes[logical] = {"Arn": arn, "Name": name}
+        for logical in resources_of_type(self.template, "AWS::Serverless::Function"):
+            name = f"{self.stack_name}-{logical}"
+            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+            r.refs[logical] = name
+            r.attributes[logical] = {"Arn": arn}
+        for kind in ("AWS::Serverless::Api", "AWS::Serverless::LayerVersion"):
+            for logical in resources_of_type(self.template, kind):
+                r.refs[logical] = f"local-{logical}"
+
+    @property
+    def bucket(self) -> str:
+        return self._only_ref("AWS::S3::Bucket")
+
+    @property
+    def route_parameter(self) -> str:
+        return self._only_ref("AWS::SSM::Parameter")
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self._only_ref("AWS::Serverless::StateMachine")
+
+    def _only_ref(self, kind: str) -> str:
+        (logical,) = resources_of_type(self.template, kind)
+        return self.resolver.refs[logical]
+
+    def function(self, short_name: str) -> LocalFunction:
+        return next(f for f in self.functions.values() if f.short_name == short_name)
+
+    # ---- life cycle --------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if not LocalStack._running_lock.acquire(blocking=False):
+            raise RuntimeError("another local stack is running in this process")
+        try:
+            self._set_environment(_FAKE_CREDENTIALS)
+            self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
+                                          "lambda": {"use_docker": False}})
+            self._mock.start()
+            aws.reset_clients()
+            config.reset()
+            self._create_resources()
+            self._install_dispatcher()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        self.released.set()
+        if self._saved_invoke is not None:
+            LambdaSimpleBackend.invoke = self._saved_invoke
+            self._saved_invoke = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+        aws.reset_clients()
+        config.reset()
+        if LocalStack._running_lock.locked():
+            LocalStack._running_lock.release()
+
+    def _set_environment(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # ---- resources ---------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        r = self.resolver
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=self.bucket)
+        for spec in resources_of_type(self.template, "AWS::SSM::Parameter").values():
+            props = r.resolve(spec["Properties"])
+            boto3.client("ssm", region_name=REGION).put_parameter(
+                Name=props["Name"], Value=props["Value"], Type=props.get("Type", "String"))
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName="tts-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self._create_functions(role)
+        for spec in resources_of_type(self.template, "AWS::Serverless::StateMachine").values():
+            props = spec["Properties"]
+            definition = (ROOT / props["DefinitionUri"]).read_text()
+            for key, value in r.resolve(props.get("DefinitionSubstitutions", {})).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+                name=self.state_machine_arn.rsplit(":", 1)[1],
+                definition=definition, roleArn=role, type=props.get("Type", "STANDARD"))
+
+    def _create_functions(self, role: str) -> None:
+        r = self.resolver
+        globals_ = self.template.get("Globals", {}).get("Function", {})
+        code = io.BytesIO()
+        with zipfile.ZipFile(code, "w") as archive:
+            archive.writestr("app.py", "# dispatched in-process by tts_local\n")
+        environment: dict[str, str] = {}
+        lam = boto3.client("lambda", region_name=REGION)
+        for logical, spec in resources_of_type(self.template, "AWS::Serverless::Function").items():
+            props = spec["Properties"]
+            if props.get("PackageType") == "Image":
+                meta = spec["Metadata"]
+                code_dir = ROOT / meta.get("DockerContext", ".") / Path(meta["Dockerfile"]).parent
+                handler_path = props["ImageConfig"]["Command"][0]
+            else:
+                code_dir = ROOT / props["CodeUri"]
+                handler_path = props["Handler"]
+            env = {k: str(v) for k, v in r.resolve(
+                globals_.get("Environment", {}).get("Variables", {})
+                | props.get("Environment", {}).get("Variables", {})).items()}
+            for name, value in env.items():
+                if environment.get(name, value) != value:
+                    raise RuntimeError(f"template: functions set {name} differently; in-process dispatch "
+                                       "shares one environment, so give them distinct names")
+                environment[name] = value
+            fn = LocalFunction(
+                logical_id=logical, name=r.refs[logical], arn=r.attributes[logical]["Arn"],
+                code_dir=code_dir, handler_path=handler_path,
+                timeout_s=float(r.resolve(props.get("Timeout", globals_.get("Timeout", 3)))),
+                memory_mb=int(r.resolve(props.get("MemorySize", globals_.get("MemorySize", 128)))),
+                environment=env)
+            self.functions[fn.name] = fn
+            lam.create_function(FunctionName=fn.name, Runtime="python3.11", Role=role,
+                                Handler="app.handler", Code={"ZipFile": code.getvalue()},
+                                Timeout=int(fn.timeout_s), MemorySize=fn.memory_mb)
+        self._set_environment(environment | self.extra_environment)
+
+    # ---- dispatch ----------------------------------------------------------------------------
+    def _install_dispatcher(self) -> None:
+        stack = self
+        self._saved_invoke = LambdaSimpleBackend.invoke
+
+        def invoke(_backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+                   response_headers: dict[str, str]) -> bytes:
+            return stack.dispatch(function_name, body, response_headers)
+
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+    def dispatch(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
+        fn = self.functions[function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:")
+                            else function_name]
+        event = json.loads(body) if body else {}
+        self.invocations.append((fn.short_name, event))
+        error = self._apply_faults(fn)
+        if error is None:
+            context = LocalContext(function_name=fn.name, invoked_function_arn=fn.arn,
+                                   memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
+            try:
+                return json.dumps(fn.handler(self._prefix)(event, context)).encode()
+            except Exception as exc:  # what the Lambda runtime reports for an unhandled exception
+                error = (type(exc).__name__, str(exc))
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": error[0], "errorMessage": error[1], "stackTrace": []}).encode()
+
+    def _apply_faults(self, fn: LocalFunction) -> tuple[str, str] | None:
+        count = self._counter.next(fn.short_name)
+        for fault in faults.active(fn.short_name):
+            message = f"injected fault {fn.short_name}={fault.kind}"
+            match fault.kind:
+                case "error":
+                    return ("EngineError", message)
+                case "crash":
+                    return ("Runtime.ExitError", message)
+                case "throttle":
+                    return ("EngineThrottledError", message)
+                case "unavailable":
+                    return ("EngineUnavailableError", message)
+                case "flaky" if count <= fault.arg:
+                    return ("EngineUnavailableError", f"{message} (call {count} of {int(fault.arg)})")
+                case "intermittent" if count % 2 == 1:
+                    return ("EngineUnavailableError", f"{message} (call {count})")
+                case "lambda-throttle":
+                    raise JsonRESTError("TooManyRequestsException", "Rate exceeded (injected)")
+                case "timeout":
+                    self.released.wait(fn.timeout_s + 60)
+                case "slow":
+                    self.released.wait(fault.arg)
+        return None
+
+    # ---- use ---------------------------------------------------------------------------------
+    def submit(self, request: SynthesisRequest, correlation_id: str | None = None) -> str:
+        return jobs.start(self.state_machine_arn, request, correlation_id or str(uuid.uuid4()))
+
+    def wait(self, request_id: str, timeout_s: float = 120.0) -> Job:
+        job = jobs.wait(self.state_machine_arn, self.bucket, request_id, timeout_s)
+        if job.status == "running":
+            raise TimeoutError(f"execution {request_id} still running after {timeout_s} s")
+        return job
+
+    def invoke(self, short_name: str, event: dict[str, Any]) -> Any:
+        """Invoke a function through the Lambda API, as EventBridge or the console would."""
+        fn = self.function(short_name)
+        answer = boto3.client("lambda", region_name=REGION).invoke(
+            FunctionName=fn.name, Payload=json.dumps(event).encode())
+        payload = json.loads(answer["Payload"].read() or b"null")
+        if answer.get("FunctionError"):
+            raise RuntimeError(f"{short_name} failed: {payload}")
+        return payload
+
+    def execution_history(self, request_id: str) -> list[dict[str, Any]]:
+        arn = jobs.execution_arn(self.state_machine_arn, request_id)
+        return boto3.client("stepfunctions", region_name=REGION).get_execution_history(
+            executionArn=arn)["events"]
+
+
+@contextmanager
+def running(parameters: dict[str, str] | None = None, **kwargs: Any) -> Iterator[LocalStack]:
+    with LocalStack(parameters, **kwargs) as stack:
+        yield stack

@@ -1,0 +1,99 @@
+"""The one audio contract every engine's output is converted to: PCM16 mono WAV at one rate,
+loudness-matched, so that a switch of engine is hard to hear."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+TARGET_LOUDNESS_DBFS = -20.0  # gated RMS level every engine's speech is brought to
+PEAK_CEILING_DBFS = -1.0
+_BLOCK_S = 0.4  # gating blocks as in ITU-R BS.1770
+_ABSOLUTE_GATE_DBFS = -70.0
+_RELATIVE_GATE_DB = -10.0
+
+
+@dataclass(frozen=True)
+class WavInfo:
+    sample_rate: int
+    channels: int
+    subtype: str
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _db(x: float) -> float:
+    return 10.0 * float(np.log10(max(x, 1e-20)))
+
+
+def gated_loudness_dbfs(samples: np.ndarray, rate: int) -> float | None:
+    """Mean-square level of the blocks that contain speech, in dBFS (None for silence).
+
+    BS.1770's gating without its K-weighting filter: close enough to match engines against each
+    other, and it keeps scipy (a second of cold start) out of the Lambda functions.
+    """
+    block = max(1, int(rate * _BLOCK_S))
+    usable = len(samples) // block * block
+    blocks = samples[:usable].reshape(-1, block) if usable else samples.reshape(1, -1)
+    power = np.mean(np.square(blocks, dtype=np.float64), axis=1)
+    loud = power[power > 10 ** (_ABSOLUTE_GATE_DBFS / 10)]
+    if loud.size == 0:
+        return None
+    relative = _db(float(np.mean(loud))) + _RELATIVE_GATE_DB
+    kept = loud[loud > 10 ** (relative / 10)]
+    return _db(float(np.mean(kept)))
+
+
+def to_float_mono(samples: np.ndarray) -> np.ndarray:
+    data = np.asarray(samples)
+    if data.dtype == np.int16:
+        data = data.astype(np.float32) / 32768.0
+    else:
+        data = data.astype(np.float32, copy=False)
+    if data.ndim == 2:
+        data = data.mean(axis=1)
+    return data
+
+
+@dataclass(frozen=True)
+class AudioContract:
+    sample_rate: int
+
+    def conform(self, samples: np.ndarray, rate: int, *, out_rate: int | None = None) -> np.ndarray:
+        """Any engine's samples (int16 or float, mono or stereo) -> int16 mono, loudness-matched."""
+        target_rate = out_rate or self.sample_rate
+        audio = to_float_mono(samples)
+        if rate != target_rate:
+            audio = soxr.resample(audio, rate, target_rate, quality="HQ")
+        level = gated_loudness_dbfs(audio, target_rate)
+        if level is not None:
+            audio = audio * np.float32(10 ** ((TARGET_LOUDNESS_DBFS - level) / 20))
+            peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+            ceiling = 10 ** (PEAK_CEILING_DBFS / 20)
+            if peak > ceiling:
+                audio = audio * np.float32(ceiling / peak)
+        return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+
+    def encode(self, pcm: np.ndarray, rate: int | None = None) -> bytes:
+        buf = io.BytesIO()
+        sf.write(buf, pcm, rate or self.sample_rate, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+
+def read_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode any WAV soundfile understands into float32 samples (mono or 2-D) and its rate."""
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    return samples, int(rate)
+
+
+def wav_info(data: bytes) -> WavInfo:
+    info = sf.info(io.BytesIO(data))
+    return WavInfo(sample_rate=int(info.samplerate), channels=int(info.channels),
+                   subtype=str(info.subtype), frames=int(info.frames))

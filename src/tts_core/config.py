@@ -1,0 +1,64 @@
+"""Typed configuration, read from the environment once per process when a handler first runs.
+
+The names are the environment variables `template.yaml` sets (the local stack sets the same
+ones from the same template). Settings that must be set have no default.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TypeVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tts_core.models import SAMPLE_RATES
+
+
+class _Env(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+
+class StorageSettings(_Env):
+    bucket_name: str = Field(min_length=3)
+    audio_sample_rate: int
+
+    def model_post_init(self, _context: object) -> None:
+        if self.audio_sample_rate not in SAMPLE_RATES:
+            raise ValueError(f"AUDIO_SAMPLE_RATE must be one of {SAMPLE_RATES}")
+
+
+class EngineSettings(StorageSettings):
+    # Kept free before the Lambda's own timeout so an engine can report ENGINE_TIMEOUT itself.
+    engine_deadline_margin_ms: int = Field(default=3000, ge=0)
+
+
+class FallbackSettings(EngineSettings):
+    dashscope_secret_arn: str = ""  # empty: the fallback is not configured (ENGINE_NOT_CONFIGURED)
+    dashscope_websocket_url: str | None = None  # None: the SDK's default (the real service)
+
+
+class ApiSettings(StorageSettings):
+    state_machine_arn: str
+    route_parameter_name: str
+    max_text_chars: int = Field(gt=0)
+    sync_wait_seconds: float = Field(ge=0, le=28)
+    presign_expiry_seconds: int = Field(default=900, gt=0)
+
+
+class ResultSettings(StorageSettings):
+    metrics_namespace: str = Field(default="TextToSpeech", alias="POWERTOOLS_METRICS_NAMESPACE")
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+@cache
+def load(kind: type[S]) -> S:
+    """The settings of one kind, read once per process (a handler's cold start)."""
+    return kind()
+
+
+def reset() -> None:
+    """Forget loaded settings (the local stack calls this when it starts with another template)."""
+    load.cache_clear()

@@ -1,0 +1,75 @@
+"""What every engine Lambda does around its engine: parse the task, give the engine a deadline,
+bring its audio to the contract, write the WAV to S3, and return keys and metadata only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from tts_core import storage
+from tts_core.audio import AudioContract
+from tts_core import config
+from tts_core.config import EngineSettings
+from tts_core.engines import Deadline, Engine
+from tts_core.errors import EngineError, InvalidInputError, TtsError
+from tts_core.models import EngineOutput, EngineTask
+from tts_core.observability import logger
+
+Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContext,
+                    settings: EngineSettings) -> EngineOutput:
+    try:
+        task = EngineTask.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidInputError(f"malformed engine task: {exc.errors()[0]['msg']}") from None
+    logger.set_correlation_id(task.correlation_id)
+    logger.append_keys(request_id=task.request_id, engine=engine.name, retry_count=task.retry_count)
+
+    budget_s = (context.get_remaining_time_in_millis() - settings.engine_deadline_margin_ms) / 1000
+    deadline = Deadline.in_seconds(max(budget_s, 1.0))
+    started = time.monotonic()
+    try:
+        audio = engine.synthesize(task.request, deadline)
+    except TtsError as exc:
+        logger.warning("engine failed", extra={"code": exc.code, "retryable": exc.retryable,
+                                               "error": exc.message, "detail": exc.detail})
+        raise
+    except MemoryError as exc:
+        raise EngineError("the engine ran out of memory") from exc
+    except Exception as exc:
+        # Anything unexpected is an engine fault with a stable code, never a bare traceback type.
+        logger.exception("engine crashed")
+        raise EngineError(f"{type(exc).__name__}: {exc}") from exc
+    engine_ms = int((time.monotonic() - started) * 1000)
+
+    contract = AudioContract(settings.audio_sample_rate)
+    rate = task.request.sample_rate or contract.sample_rate
+    pcm = contract.conform(audio.samples, audio.sample_rate, out_rate=rate)
+    if pcm.size == 0:
+        raise EngineError("the engine returned no audio")
+    key = storage.audio_key(task.request_id, engine.name)
+    storage.put_bytes(settings.bucket_name, key, contract.encode(pcm, rate), "audio/wav")
+    output = EngineOutput(engine=engine.name, bucket=settings.bucket_name, audio_key=key,
+                          sample_rate=rate, duration_s=round(pcm.size / rate, 3), engine_ms=engine_ms)
+    logger.info("engine succeeded", extra=output.model_dump())
+    return output
+
+
+def engine_handler(make_engine: Callable[[], Engine]) -> Handler:
+    """A Lambda handler for one engine. The engine is built on the first invocation, not at
+    import (model loading must stay out of Lambda's 10 s init phase), and reused after."""
+    engine_cache: list[Engine] = []
+
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if not engine_cache:
+            engine_cache.append(make_engine())
+        return run_engine_task(engine_cache[0], event, context, config.load(EngineSettings)).model_dump()
+
+    return handler

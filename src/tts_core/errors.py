@@ -1,0 +1,155 @@
+"""Stable error codes.
+
+Each error is a class: its name is what Lambda reports as `errorType`, so it is also the name
+the state machine's Retry/Catch `ErrorEquals` use (tests check that the ASL names exist here).
+`code` is what users see; `retryable` says whether the state machine may try the same engine again.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class TtsError(Exception):
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    retryable: ClassVar[bool] = False
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # Provider-specific diagnosis (e.g. DashScope's error code), kept for logs and records.
+        self.detail = detail
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"code": self.code, "message": self.message}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+class InvalidInputError(TtsError):
+    code = "INVALID_INPUT"
+    http_status = 400
+
+
+class MalformedJsonError(InvalidInputError):
+    code = "MALFORMED_JSON"
+
+
+class UnsupportedMediaTypeError(InvalidInputError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
+class PayloadTooLargeError(InvalidInputError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
+class TextTooLongError(InvalidInputError):
+    code = "TEXT_TOO_LONG"
+    http_status = 413
+
+
+class VoiceNotFoundError(InvalidInputError):
+    code = "VOICE_NOT_FOUND"
+    http_status = 404
+
+
+class NotFoundError(TtsError):
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class EngineError(TtsError):
+    """The engine failed on this request and would fail again (bug, out of memory, bad output)."""
+
+    code = "ENGINE_ERROR"
+    http_status = 502
+
+
+class EngineTimeoutError(EngineError):
+    code = "ENGINE_TIMEOUT"
+    retryable = True
+    http_status = 504
+
+
+class EngineThrottledError(EngineError):
+    code = "ENGINE_THROTTLED"
+    retryable = True
+    http_status = 429
+
+
+class EngineUnavailableError(EngineError):
+    """A transient failure reaching the engine (network, 5xx): worth another try."""
+
+    code = "ENGINE_UNAVAILABLE"
+    retryable = True
+    http_status = 503
+
+
+class EngineRejectedError(EngineError):
+    """The provider refused this content or these parameters."""
+
+    code = "ENGINE_REJECTED"
+    http_status = 422
+
+
+class EngineNotConfiguredError(EngineError):
+    """The engine lacks what it needs to run at all (API key, enabled flag)."""
+
+    code = "ENGINE_NOT_CONFIGURED"
+    http_status = 503
+
+
+class EngineAuthError(EngineError):
+    code = "ENGINE_AUTH_FAILED"
+    http_status = 503
+
+
+class ModelUnavailableError(EngineError):
+    """Weights missing or corrupt: no retry can help."""
+
+    code = "MODEL_UNAVAILABLE"
+    http_status = 503
+
+
+class StorageError(TtsError):
+    code = "STORAGE_ERROR"
+    retryable = True
+    http_status = 503
+
+
+def all_error_classes() -> list[type[TtsError]]:
+    found: list[type[TtsError]] = []
+    stack: list[type[TtsError]] = [TtsError]
+    while stack:
+        cls = stack.pop()
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def error_class_named(name: str) -> type[TtsError] | None:
+    return next((c for c in all_error_classes() if c.__name__ == name), None)
+
+
+# Errors raised by Step Functions or the Lambda service rather than by our code, as codes.
+SERVICE_ERROR_CODES: dict[str, str] = {
+    "States.Timeout": "ENGINE_TIMEOUT",
+    "States.TaskFailed": "ENGINE_ERROR",
+    "Lambda.TooManyRequestsException": "LAMBDA_THROTTLED",
+    "Lambda.Unknown": "ENGINE_CRASHED",  # Lambda timeout or out of memory
+    "Lambda.ServiceException": "LAMBDA_SERVICE_ERROR",
+    "Lambda.AWSLambdaException": "LAMBDA_SERVICE_ERROR",
+    "Lambda.SdkClientException": "LAMBDA_SERVICE_ERROR",
+}
+
+
+def code_for_error_name(name: str) -> str:
+    """Map a Step Functions error name (an errorType or a States./Lambda. name) to a stable code."""
+    cls = error_class_named(name)
+    if cls is not None:
+        return cls.code
+    return SERVICE_ERROR_CODES.get(name, "ENGINE_ERROR")

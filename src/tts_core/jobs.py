@@ -1,0 +1,86 @@
+"""Starting a synthesis and reading its state: the only code that talks to Step Functions' API."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from tts_core import aws, storage
+from tts_core.errors import InvalidInputError, NotFoundError
+from tts_core.models import SynthesisRequest, SynthesisResult
+
+JobStatus = Literal["running", "succeeded", "failed"]
+_REQUEST_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
+_FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "failed", "ABORTED": "failed"}
+
+
+class Job(BaseModel):
+    request_id: str
+    status: JobStatus
+    execution_status: str
+    result: SynthesisResult | None = None
+
+
+def new_request_id(now: datetime | None = None) -> str:
+    """Sortable by time, unique, and safe as an S3 key part and a Step Functions execution name."""
+    now = now or datetime.now(UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
+
+
+def execution_input(request: SynthesisRequest, request_id: str, correlation_id: str) -> dict[str, Any]:
+    return {"request_id": request_id, "correlation_id": correlation_id,
+            "submitted_at": datetime.now(UTC).isoformat(), "request": request.model_dump(mode="json")}
+
+
+def start(state_machine_arn: str, request: SynthesisRequest, correlation_id: str,
+          request_id: str | None = None) -> str:
+    request_id = request_id or new_request_id()
+    aws.client("stepfunctions").start_execution(
+        stateMachineArn=state_machine_arn, name=request_id,
+        input=json.dumps(execution_input(request, request_id, correlation_id)))
+    return request_id
+
+
+def execution_arn(state_machine_arn: str, request_id: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{request_id}"
+
+
+def status(state_machine_arn: str, bucket: str, request_id: str) -> Job:
+    if not _REQUEST_ID.match(request_id):
+        raise InvalidInputError("request_id is not of the form this service issues")
+    try:
+        described = aws.client("stepfunctions").describe_execution(
+            executionArn=execution_arn(state_machine_arn, request_id))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            raise NotFoundError(f"no job {request_id}") from exc
+        raise
+    execution_status = described["status"]
+    final = _FINAL.get(execution_status)
+    if final is None:
+        return Job(request_id=request_id, status="running", execution_status=execution_status)
+    try:
+        result = SynthesisResult.model_validate(storage.get_json(bucket, storage.result_key(request_id)))
+    except NotFoundError:
+        result = None  # the execution ended before it could record (e.g. aborted by an operator)
+    return Job(request_id=request_id, status=result.status if result else "failed",
+               execution_status=execution_status, result=result)
+
+
+def wait(state_machine_arn: str, bucket: str, request_id: str, timeout_s: float,
+         poll_s: float = 0.1) -> Job:
+    """Poll until the job ends or the time is up (then it is still running: the caller answers 202)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = status(state_machine_arn, bucket, request_id)
+        if job.status != "running" or time.monotonic() >= deadline:
+            return job
+        time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+        poll_s = min(poll_s * 1.5, 1.0)

@@ -1,0 +1,127 @@
+"""Schemas at the edges: the synthesis request, what engines return, and the result record."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tts_core.errors import InvalidInputError, TextTooLongError
+from tts_core.voices import DEFAULT_VOICE_ID, get_voice
+
+SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
+EMOTION_DIMENSIONS = 8  # IndexTTS-2: happy, angry, sad, afraid, disgusted, melancholic, surprised, calm
+
+Style = Literal["default", "emotional", "narration"]
+Profile = Literal["quality", "fast"]
+
+
+class Emotion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vector: Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(
+        min_length=EMOTION_DIMENSIONS, max_length=EMOTION_DIMENSIONS)] | None = None
+    text: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    reference_voice: str | None = None
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+
+
+class SynthesisRequest(BaseModel):
+    """A validated request. Every entry point (API, S3 upload, CLI) builds one of these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, Field(min_length=1)]
+    voice: str = DEFAULT_VOICE_ID
+    sample_rate: int | None = None  # None: the service's configured contract rate
+    speed: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
+    pitch: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
+    volume: Annotated[int, Field(ge=0, le=100)] = 50
+    style: Style = "default"
+    profile: Profile | None = None  # None: the primary's configured default
+    emotion: Emotion | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _clean_text(cls, value: str) -> str:
+        value = unicodedata.normalize("NFC", value).strip()
+        if not value:
+            raise ValueError("text is empty or only whitespace")
+        bad = [ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
+        if bad:
+            raise ValueError(f"text contains control characters (first: U+{ord(bad[0]):04X})")
+        return value
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _known_rate(cls, value: int | None) -> int | None:
+        if value is not None and value not in SAMPLE_RATES:
+            raise ValueError(f"sample_rate must be one of {SAMPLE_RATES}")
+        return value
+
+
+def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
+    """Validate untrusted input into a request, or raise an error with a stable code."""
+    if not isinstance(raw, dict):
+        raise InvalidInputError("the request body must be a JSON object")
+    try:
+        request = SynthesisRequest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInputError(f"{where}: {first['msg']}") from None
+    if len(request.text) > max_text_chars:
+        raise TextTooLongError(f"text has {len(request.text)} characters; the limit is {max_text_chars}")
+    get_voice(request.voice)  # raises VoiceNotFoundError
+    return request
+
+
+class EngineTask(BaseModel):
+    """What the state machine sends to an engine Lambda."""
+
+    engine: str
+    request_id: str
+    correlation_id: str
+    request: SynthesisRequest
+    retry_count: int = 0
+
+
+class EngineOutput(BaseModel):
+    """What an engine Lambda returns: keys and metadata only (state payloads are capped at 256 KB)."""
+
+    engine: str
+    bucket: str
+    audio_key: str
+    sample_rate: int
+    duration_s: float
+    engine_ms: int
+
+
+class Attempt(BaseModel):
+    engine: str
+    state: str
+    outcome: Literal["succeeded", "failed", "timed_out", "running"]
+    error: str | None = None  # the Step Functions error name (errorType, States.*, Lambda.*)
+    code: str | None = None  # our stable code for it
+    message: str | None = None
+    started_at: str
+    duration_ms: int
+
+
+class SynthesisResult(BaseModel):
+    """The record of one request, written to S3 at the end of every execution, success or failure."""
+
+    request_id: str
+    correlation_id: str
+    status: Literal["succeeded", "failed"]
+    engine_used: str | None = None
+    bucket: str
+    audio_key: str | None = None
+    sample_rate: int | None = None
+    duration_s: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    attempts: list[Attempt]
+    total_ms: int
+    request: SynthesisRequest

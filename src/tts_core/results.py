@@ -1,0 +1,72 @@
+"""The end of every execution: one result record in S3, success or failure, listing every attempt."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel
+
+from tts_core import storage
+from tts_core.attempts import read_attempts
+from tts_core.config import ResultSettings
+from tts_core.models import EngineOutput, SynthesisRequest, SynthesisResult
+from tts_core.observability import logger, metrics
+
+ALL_ENGINES_FAILED = "ALL_ENGINES_FAILED"
+
+
+class RecordTask(BaseModel):
+    """What the state machine sends to the record_result Lambda."""
+
+    outcome: Literal["succeeded", "failed"]
+    execution_arn: str
+    request_id: str
+    correlation_id: str
+    request: SynthesisRequest
+    submitted_at: str
+    engine_result: EngineOutput | None = None
+
+
+def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult:
+    attempts = read_attempts(task.execution_arn)
+    total_ms = int((datetime.now(UTC) - datetime.fromisoformat(task.submitted_at)).total_seconds() * 1000)
+    failed = [a for a in attempts if a.outcome in ("failed", "timed_out")]
+    if task.outcome == "succeeded" and task.engine_result is not None:
+        out = task.engine_result
+        result = SynthesisResult(
+            request_id=task.request_id, correlation_id=task.correlation_id, status="succeeded",
+            engine_used=out.engine, bucket=out.bucket, audio_key=out.audio_key, sample_rate=out.sample_rate,
+            duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request)
+    else:
+        summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
+        result = SynthesisResult(
+            request_id=task.request_id, correlation_id=task.correlation_id, status="failed",
+            bucket=settings.bucket_name, error_code=ALL_ENGINES_FAILED,
+            error_message=f"every engine failed ({summary})", attempts=attempts, total_ms=total_ms,
+            request=task.request)
+    storage.put_json(settings.bucket_name, storage.result_key(task.request_id), result.model_dump(mode="json"))
+    _emit_metrics(result)
+    logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
+                                           "attempts": len(attempts), "total_ms": total_ms,
+                                           "error_code": result.error_code})
+    return result
+
+
+def _emit_metrics(result: SynthesisResult) -> None:
+    metrics.add_dimension(name="engine", value=result.engine_used or "none")
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=int(result.status == "failed"))
+    metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=len(result.attempts))
+    metrics.add_metric(name="Failovers", unit=MetricUnit.Count,
+                       value=int(result.engine_used not in (None, "primary")))
+    metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=result.total_ms)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def load_result(bucket: str, request_id: str) -> dict[str, Any]:
+    return storage.get_json(bucket, storage.result_key(request_id))
