@@ -24,6 +24,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 
 from tts_core import aws, config, jobs
+from tts_core.engine_task import engine_handler
+from tts_core.engines import Engine
 from tts_core.jobs import Job
 from tts_core.models import SynthesisRequest
 from tts_local import faults
@@ -67,14 +69,21 @@ class LocalFunction:
     timeout_s: float
     memory_mb: int
     environment: dict[str, str]
+    engine: Engine | None = None  # a test double standing in for this function's engine
     _handler: Handler | None = None
 
     @property
     def short_name(self) -> str:
-        """The name faults use: the function's folder without `synthesize_`."""
-        return self.code_dir.name.removeprefix("synthesize_")
+        return self.short_name_of(self.code_dir)
+
+    @staticmethod
+    def short_name_of(code_dir: Path) -> str:
+        """The name faults and the CLI use: the function's folder without `synthesize_`."""
+        return code_dir.name.removeprefix("synthesize_")
 
     def handler(self, module_prefix: str) -> Handler:
+        if self._handler is None and self.engine is not None:
+            self._handler = engine_handler(lambda: self.engine)  # type: ignore[arg-type,return-value]
         if self._handler is None:
             module_name, _, attr = self.handler_path.rpartition(".")
             path = self.code_dir / f"{module_name.replace('.', '/')}.py"
@@ -94,7 +103,7 @@ class LocalStack:
     _running_lock = threading.Lock()
 
     def __init__(self, parameters: dict[str, str] | None = None, *, stack_name: str = "tts-local",
-                 environment: dict[str, str] | None = None) -> None:
+                 environment: dict[str, str] | None = None, engines: dict[str, Engine] | None = None) -> None:
         self.template = load_template()
         self.stack_name = stack_name
         values = parameter_defaults(self.template) | LOCAL_PARAMETERS | (parameters or {})
@@ -102,6 +111,7 @@ class LocalStack:
             "AWS::StackName": stack_name, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT,
             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"})
         self.extra_environment = environment or {}
+        self.engine_doubles = engines or {}  # short function name -> engine
         self.functions: dict[str, LocalFunction] = {}
         self.invocations: list[tuple[str, dict[str, Any]]] = []  # (short name, event), for tests
         self.released = threading.Event()  # set on stop: ends hanging "timeout" faults
@@ -151,6 +161,19 @@ class LocalStack:
 
     def function(self, short_name: str) -> LocalFunction:
         return next(f for f in self.functions.values() if f.short_name == short_name)
+
+    def functions_by_short_name(self) -> list[tuple[str, str]]:
+        """(short name, physical name) of every function, known before the stack starts."""
+        return [(LocalFunction.short_name_of(self._code_dir(spec)), self.resolver.refs[logical])
+                for logical, spec in resources_of_type(self.template, "AWS::Serverless::Function").items()]
+
+    @staticmethod
+    def _code_dir(spec: dict[str, Any]) -> Path:
+        props = spec["Properties"]
+        if props.get("PackageType") == "Image":
+            meta = spec["Metadata"]
+            return ROOT / meta.get("DockerContext", ".") / Path(meta["Dockerfile"]).parent
+        return ROOT / props["CodeUri"]
 
     # ---- life cycle --------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -230,13 +253,9 @@ class LocalStack:
         lam = boto3.client("lambda", region_name=REGION)
         for logical, spec in resources_of_type(self.template, "AWS::Serverless::Function").items():
             props = spec["Properties"]
-            if props.get("PackageType") == "Image":
-                meta = spec["Metadata"]
-                code_dir = ROOT / meta.get("DockerContext", ".") / Path(meta["Dockerfile"]).parent
-                handler_path = props["ImageConfig"]["Command"][0]
-            else:
-                code_dir = ROOT / props["CodeUri"]
-                handler_path = props["Handler"]
+            code_dir = self._code_dir(spec)
+            handler_path = (props["ImageConfig"]["Command"][0] if props.get("PackageType") == "Image"
+                            else props["Handler"])
             env = {k: str(v) for k, v in r.resolve(
                 globals_.get("Environment", {}).get("Variables", {})
                 | props.get("Environment", {}).get("Variables", {})).items()}
@@ -251,6 +270,7 @@ class LocalStack:
                 timeout_s=float(r.resolve(props.get("Timeout", globals_.get("Timeout", 3)))),
                 memory_mb=int(r.resolve(props.get("MemorySize", globals_.get("MemorySize", 128)))),
                 environment=env)
+            fn.engine = self.engine_doubles.get(fn.short_name)
             self.functions[fn.name] = fn
             lam.create_function(FunctionName=fn.name, Runtime="python3.11", Role=role,
                                 Handler="app.handler", Code={"ZipFile": code.getvalue()},

@@ -47,7 +47,7 @@ class ApiSettings(StorageSettings):
 
 
 class ResultSettings(StorageSettings):
-    metrics_namespace: str = Field(default="TextToSpeech", alias="POWERTOOLS_METRICS_NAMESPACE")
+    pass
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -141,6 +141,8 @@ SERVICE_ERROR_CODES: dict[str, str] = {
     "States.TaskFailed": "ENGINE_ERROR",
     "Lambda.TooManyRequestsException": "LAMBDA_THROTTLED",
     "Lambda.Unknown": "ENGINE_CRASHED",  # Lambda timeout or out of memory
+    "Sandbox.Timedout": "ENGINE_CRASHED",  # the function's own Timeout was reached
+    "Runtime.ExitError": "ENGINE_CRASHED",  # the runtime process died (e.g. killed for memory)
     "Lambda.ServiceException": "LAMBDA_SERVICE_ERROR",
     "Lambda.AWSLambdaException": "LAMBDA_SERVICE_ERROR",
     "Lambda.SdkClientException": "LAMBDA_SERVICE_ERROR",

@@ -1,0 +1,253 @@
+"""`tts-local`: the SAM app on this machine, without AWS or Docker.
+
+`serve` keeps one local stack alive (API on --port, the AWS endpoint on --aws-port); the other
+commands talk to a running `serve` when there is one (TTS_LOCAL_ENDPOINT or --endpoint, else the
+default address if something answers there), and otherwise run on a fresh in-process stack."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tts_core import aws, jobs, storage
+from tts_core.errors import TtsError
+from tts_core.jobs import Job
+from tts_core.models import parse_request
+from tts_core.observability import logger
+from tts_local import faults
+from tts_local.stack import REGION, LocalStack
+
+DEFAULT_AWS_PORT = 4566
+DEFAULT_API_PORT = 3000
+ENDPOINT_ENV = "TTS_LOCAL_ENDPOINT"
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"tts-local: --parameter wants Key=Value, not '{pair}'")
+        out[key] = value
+    return out
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def target(args: argparse.Namespace) -> Iterator[LocalStack]:
+    """A stack to work on: the running `serve` (names only; calls go to its endpoint) or a fresh one."""
+    explicit = args.endpoint or os.environ.get(ENDPOINT_ENV)
+    endpoint = explicit or f"http://127.0.0.1:{DEFAULT_AWS_PORT}"
+    if _answers(endpoint):
+        names = LocalStack(stack_name=args.stack_name)  # never started: it only knows the names
+        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local",
+                           "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION})
+        aws.reset_clients()
+        _say(args, f"using the local stack served at {endpoint}")
+        yield names
+        return
+    if explicit:
+        raise SystemExit(f"tts-local: nothing answers at {explicit} (is `tts-local serve` running?)")
+    _say(args, "no `tts-local serve` running: starting an in-process local stack")
+    with LocalStack(_parameters(args.parameter), stack_name=args.stack_name) as stack:
+        yield stack
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not getattr(args, "json", False):
+        print(message, file=sys.stderr)
+
+
+# ---- synthesize ---------------------------------------------------------------------------------
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    raw: dict[str, Any] = {"text": args.text, "voice": args.voice, "speed": args.speed, "pitch": args.pitch,
+                           "volume": args.volume, "style": args.style}
+    if args.sample_rate:
+        raw["sample_rate"] = args.sample_rate
+    if args.profile:
+        raw["profile"] = args.profile
+    try:
+        request = parse_request({k: v for k, v in raw.items() if v is not None}, max_text_chars=args.max_chars)
+    except TtsError as exc:
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    with target(args) as stack:
+        request_id = jobs.start(stack.state_machine_arn, request, correlation_id=f"cli-{os.getpid()}")
+        _say(args, f"request {request_id} started")
+        job = _wait_with_progress(args, stack, request_id)
+        if args.json:
+            print(json.dumps(job.model_dump(mode="json"), ensure_ascii=False, indent=1))
+        else:
+            _print_job(job)
+        if job.result and job.result.status == "succeeded" and args.out:
+            Path(args.out).write_bytes(storage.get_bytes(job.result.bucket, job.result.audio_key or ""))
+            _say(args, f"wrote {args.out}")
+        return 0 if job.status == "succeeded" else 1
+
+
+def _wait_with_progress(args: argparse.Namespace, stack: LocalStack, request_id: str) -> Job:
+    started = time.monotonic()
+    next_note = 5.0
+    while True:
+        job = jobs.wait(stack.state_machine_arn, stack.bucket, request_id, timeout_s=1.0)
+        elapsed = time.monotonic() - started
+        if job.status != "running":
+            return job
+        if elapsed > args.timeout:
+            raise SystemExit(f"tts-local: request {request_id} still running after {args.timeout:.0f} s")
+        if elapsed >= next_note:
+            _say(args, f"  ... still running after {elapsed:.0f} s")
+            next_note += 5.0
+
+
+def _print_job(job: Job) -> None:
+    result = job.result
+    if result is None:
+        print(f"request {job.request_id}: {job.execution_status}, no result record")
+        return
+    print(f"request {result.request_id}: {result.status} in {result.total_ms / 1000:.2f} s")
+    failed_before = sum(1 for a in result.attempts if a.outcome != "succeeded")
+    if result.status == "succeeded":
+        note = f" (after {failed_before} failed attempt{'s' * (failed_before != 1)})" if failed_before else ""
+        print(f"engine used: {result.engine_used}{note}")
+    else:
+        print(f"error {result.error_code}: {result.error_message}")
+    print("attempts:")
+    for n, a in enumerate(result.attempts, 1):
+        why = f"{a.code:<22} {a.message or ''}" if a.code else ""
+        print(f"  {n}. {a.engine:<9} {a.outcome:<10} {a.duration_ms:>7} ms  {why}".rstrip())
+    if result.audio_key:
+        print(f"audio: s3://{result.bucket}/{result.audio_key} ({result.duration_s:.2f} s at {result.sample_rate} Hz)")
+
+
+# ---- serve --------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from moto.server import ThreadedMotoServer
+
+    from tts_local.http_api import ApiServer
+
+    os.environ["MOTO_PORT"] = str(args.aws_port)  # moto's own calls back to itself use this port
+    with LocalStack(_parameters(args.parameter), stack_name=args.stack_name) as stack:
+        aws_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.aws_port, verbose=False)
+        aws_server.start()
+        api = ApiServer(stack, args.port)
+        api.start()
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        print(f"API        {api.url}  (routes: {', '.join(f'{r.method} {r.resource}' for r in api.routes)})")
+        print(f"AWS        http://127.0.0.1:{args.aws_port}  (export {ENDPOINT_ENV}=http://127.0.0.1:{args.aws_port})")
+        print(f"bucket     {stack.bucket}\nfaults     {os.environ.get(faults.ENV_VAR) or 'none'}")
+        print("ready", flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            api.stop()
+            aws_server.stop()
+    return 0
+
+
+# ---- probe and route ----------------------------------------------------------------------------
+def cmd_probe(args: argparse.Namespace) -> int:
+    with target(args) as stack:
+        answer = _invoke(stack, "health_probe", {"source": "tts-local"})
+        print(json.dumps(answer, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    with target(args) as stack:
+        event: dict[str, Any] = {"source": "tts-local", "action": "show"}
+        if args.route:
+            event = {"source": "tts-local", "action": "override",
+                     "override": None if args.route == "auto" else args.route}
+        print(json.dumps(_invoke(stack, "health_probe", event), ensure_ascii=False, indent=1))
+    return 0
+
+
+def _invoke(stack: LocalStack, short_name: str, event: dict[str, Any]) -> Any:
+    fn = next(f for f in stack.functions_by_short_name() if f[0] == short_name)
+    answer = aws.client("lambda").invoke(FunctionName=fn[1], Payload=json.dumps(event).encode())
+    payload = json.loads(answer["Payload"].read() or b"null")
+    if answer.get("FunctionError"):
+        raise SystemExit(f"tts-local: {short_name} failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+    return payload
+
+
+# ---- entry --------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tts-local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", help=f"AWS endpoint of a running `tts-local serve` (env {ENDPOINT_ENV})")
+    parser.add_argument("--stack-name", default="tts-local")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the Lambda handlers' logs and metrics")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                        help="template Parameter override for an in-process stack (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    syn = sub.add_parser("synthesize", help="one request through the whole pipeline")
+    syn.add_argument("text")
+    syn.add_argument("--voice")
+    syn.add_argument("--speed", type=float)
+    syn.add_argument("--pitch", type=float)
+    syn.add_argument("--volume", type=int)
+    syn.add_argument("--style", choices=["default", "emotional", "narration"])
+    syn.add_argument("--profile", choices=["quality", "fast"])
+    syn.add_argument("--sample-rate", type=int)
+    syn.add_argument("--out", help="copy the WAV out of the local bucket to this file")
+    syn.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
+    syn.add_argument("--max-chars", type=int, default=5000)
+    syn.add_argument("--json", action="store_true", help="print the job as JSON")
+    syn.set_defaults(func=cmd_synthesize)
+
+    srv = sub.add_parser("serve", help="keep a local stack alive with its HTTP API")
+    srv.add_argument("--port", type=int, default=DEFAULT_API_PORT)
+    srv.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT)
+    srv.set_defaults(func=cmd_serve)
+
+    probe = sub.add_parser("probe", help="run the health probe once")
+    probe.set_defaults(func=cmd_probe)
+
+    route = sub.add_parser("route", help="show the route, or force it (primary|fallback) until `auto`")
+    route.add_argument("route", nargs="?", choices=["primary", "fallback", "auto"])
+    route.set_defaults(func=cmd_route)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.verbose and args.command != "serve":
+        # A person reads the summary; the handlers' JSON logs and EMF metrics are for --verbose.
+        logger.setLevel("CRITICAL")
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    try:
+        faults.parse(os.environ.get(faults.ENV_VAR, ""))
+    except faults.FaultSpecError as exc:
+        print(f"tts-local: {exc}", file=sys.stderr)
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Engine test doubles: they stand at the engine interface only, so the engine-task runner, the
+audio contract, S3 and the state machine around them all run for real."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from tts_core.engines import Deadline, EngineAudio
+from tts_core.errors import TtsError
+from tts_core.models import SynthesisRequest
+
+
+class ToneEngine:
+    """Speaks a tone whose length (and, with `seconds_per_char`, cost) grows with the text.
+
+    `failures` are raised one per call, in order, before it starts to succeed."""
+
+    def __init__(self, name: str, *, rate: int = 24000, seconds_per_char: float = 0.0,
+                 failures: Iterable[TtsError] = ()) -> None:
+        self.name = name
+        self.rate = rate
+        self.seconds_per_char = seconds_per_char
+        self._failures = list(failures)
+        self._lock = threading.Lock()
+        self.calls: list[SynthesisRequest] = []
+
+    def synthesize(self, request: SynthesisRequest, deadline: Deadline) -> EngineAudio:
+        with self._lock:
+            self.calls.append(request)
+            failure = self._failures.pop(0) if self._failures else None
+        if failure is not None:
+            raise failure
+        if self.seconds_per_char:
+            time.sleep(min(self.seconds_per_char * len(request.text), deadline.remaining()))
+        seconds = 0.25 + 0.06 * len(request.text)
+        t = np.arange(int(self.rate * seconds)) / self.rate
+        # A quiet two-tone signal: the contract's loudness matching must bring it up to level.
+        samples = 0.05 * np.sin(2 * np.pi * 220 * t) + 0.02 * np.sin(2 * np.pi * 330 * t)
+        return EngineAudio(samples=samples.astype(np.float32), sample_rate=self.rate)

@@ -1,0 +1,65 @@
+"""Shared fixtures. The local stack runs the real template and ASL on moto; engines may be
+replaced by doubles (at the engine interface only) to drive the orchestration through faults."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tts_core.engines import Engine
+from tts_local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+# Short intervals and timeouts so that retries and timeouts take seconds, not minutes.
+FAST = {
+    "PrimaryTimeoutSeconds": "2",
+    "PrimaryRetryIntervalSeconds": "1",
+    "PrimaryRetryMaxAttempts": "2",
+    "FallbackTimeoutSeconds": "5",
+    "FallbackRetryIntervalSeconds": "1",
+    "FallbackRetryMaxAttempts": "1",
+    "RetryBackoffRate": "1",
+    "RetryMaxDelaySeconds": "1",
+}
+
+StackFactory = Callable[..., AbstractContextManager[LocalStack]]
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample event from events/ (the same files `sam local invoke -e` takes)."""
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def local_stack(monkeypatch: pytest.MonkeyPatch) -> StackFactory:
+    """`with local_stack(engines={...}, **parameters) as stack:` a fresh stack with FAST settings."""
+    monkeypatch.delenv("TTS_LOCAL_FAULTS", raising=False)
+
+    @contextmanager
+    def make(engines: dict[str, Engine] | None = None, **parameters: str) -> Iterator[LocalStack]:
+        with LocalStack(FAST | parameters, engines=engines) as stack:
+            yield stack
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests may talk to 127.0.0.1 only: a connection anywhere else is a bug in the test or the code."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1") and self.family != socket.AF_UNIX:
+            raise ConnectionRefusedError(f"network access to {address} attempted in a test")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
