@@ -26,7 +26,7 @@ FAST = {
     "FallbackTimeoutSeconds": "5",
     "FallbackRetryIntervalSeconds": "1",
     "FallbackRetryMaxAttempts": "1",
-    "RetryBackoffRate": "1",
+    "RetryBackoffRate": "1.0",
     "RetryMaxDelaySeconds": "1",
 }
 

@@ -4,11 +4,7 @@ from tts_core import config
 from tts_core.config import FallbackSettings
 from tts_core.engine_task import engine_handler
 from tts_core.engines.sambert import SambertEngine
-from tts_core.secrets import SecretKeyProvider
-
-
-def no_key(refresh: bool = False) -> None:
-    return None
+from tts_core.secrets import SecretKeyProvider, no_key
 
 
 def _engine() -> SambertEngine:

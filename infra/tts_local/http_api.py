@@ -84,7 +84,7 @@ class ApiServer:
 
             do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # requests are logged by the API handler itself
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)

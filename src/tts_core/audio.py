@@ -53,10 +53,7 @@ def gated_loudness_dbfs(samples: np.ndarray, rate: int) -> float | None:
 
 def to_float_mono(samples: np.ndarray) -> np.ndarray:
     data = np.asarray(samples)
-    if data.dtype == np.int16:
-        data = data.astype(np.float32) / 32768.0
-    else:
-        data = data.astype(np.float32, copy=False)
+    data = data.astype(np.float32) / 32768.0 if data.dtype == np.int16 else data.astype(np.float32, copy=False)
     if data.ndim == 2:
         data = data.mean(axis=1)
     return data

@@ -10,9 +10,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from tts_core import storage
+from tts_core import config, storage
 from tts_core.audio import AudioContract
-from tts_core import config
 from tts_core.config import EngineSettings
 from tts_core.engines import Deadline, Engine
 from tts_core.errors import EngineError, InvalidInputError, TtsError

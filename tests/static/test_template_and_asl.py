@@ -1,0 +1,145 @@
+"""Static checks that keep template.yaml, the ASL and the code from drifting apart, plus the
+linters the issue names (cfn-lint, sam validate --lint, statelint), run for real."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tts_core.errors import SERVICE_ERROR_CODES, TtsError, all_error_classes, error_class_named
+from tts_local.stack import LOCAL_PARAMETERS, LocalStack
+from tts_local.template import ROOT, load_template, parameter_defaults, resources_of_type
+
+TEMPLATE = load_template()
+ASL_FILES = sorted((ROOT / "statemachine").glob("*.asl.json"))
+VENV_BIN = Path(sys.executable).parent
+SAM = shutil.which("sam") or str(ROOT / ".venv-sam" / "bin" / "sam")
+
+
+def state_machines() -> dict[str, dict[str, Any]]:
+    return resources_of_type(TEMPLATE, "AWS::Serverless::StateMachine")
+
+
+def resolved_definition(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ASL as deployed with the template defaults (substitutions done as the local stack does)."""
+    stack = LocalStack(parameters)
+    (spec,) = state_machines().values()
+    text = (ROOT / spec["Properties"]["DefinitionUri"]).read_text()
+    for key, value in stack.resolver.resolve(spec["Properties"]["DefinitionSubstitutions"]).items():
+        text = text.replace("${" + key + "}", str(value))
+    return json.loads(text)
+
+
+def walk_states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for name, state in definition["States"].items():
+        found.append((name, state))
+        for branch in [*state.get("Branches", []), state.get("ItemProcessor") or state.get("Iterator") or {}]:
+            if branch:
+                found.extend(walk_states(branch))
+    return found
+
+
+def test_every_asl_file_is_used_by_the_template() -> None:
+    used = {ROOT / spec["Properties"]["DefinitionUri"] for spec in state_machines().values()}
+    assert used == set(ASL_FILES)
+
+
+def test_every_substitution_in_the_asl_has_a_definition_substitution_and_vice_versa() -> None:
+    for spec in state_machines().values():
+        text = (ROOT / spec["Properties"]["DefinitionUri"]).read_text()
+        placeholders = set(re.findall(r"\$\{([^}]+)\}", text))
+        assert placeholders == set(spec["Properties"]["DefinitionSubstitutions"])
+
+
+def test_every_error_name_in_the_asl_is_a_real_one() -> None:
+    names = {n for _, state in walk_states(resolved_definition())
+             for rule in state.get("Retry", []) + state.get("Catch", []) for n in rule["ErrorEquals"]}
+    for name in names:
+        known = (name.startswith("States.") or name in SERVICE_ERROR_CODES
+                 or error_class_named(name) is not None)
+        assert known, f"ErrorEquals names '{name}', which nothing raises"
+
+
+def test_only_retryable_errors_are_retried_and_every_retryable_engine_error_is() -> None:
+    retryable = {c.__name__ for c in all_error_classes() if c.retryable}
+    for name, state in walk_states(resolved_definition()):
+        for rule in state.get("Retry", []):
+            ours = {n for n in rule["ErrorEquals"] if error_class_named(n)}
+            assert ours <= retryable, f"{name} retries non-retryable {ours - retryable}"
+            assert "States.ALL" not in rule["ErrorEquals"] and "States.Timeout" not in rule["ErrorEquals"]
+        if name in ("Primary", "Fallback"):
+            (rule,) = state["Retry"]
+            assert retryable <= set(rule["ErrorEquals"]), f"{name} does not retry {retryable - set(rule['ErrorEquals'])}"
+            assert rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] >= 1
+
+
+def test_error_classes_have_unique_codes() -> None:
+    codes = [c.code for c in all_error_classes()]
+    assert len(codes) == len(set(codes))
+    assert issubclass(error_class_named("EngineTimeoutError"), TtsError)
+
+
+def test_engine_tasks_name_their_engine_and_have_timeouts() -> None:
+    definition = resolved_definition()
+    engines = {}
+    for name, state in walk_states(definition):
+        payload = state.get("Parameters", {}).get("Payload", {})
+        if "engine" in payload:
+            engines[name] = payload["engine"]
+            assert isinstance(state.get("TimeoutSeconds"), int), f"{name} has no TimeoutSeconds"
+            assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], f"{name} lets an error escape"
+    assert engines == {"Primary": "primary", "Fallback": "fallback", "LastResort": "offline"}
+
+
+def test_template_parameters_reach_the_definition() -> None:
+    definition = resolved_definition({"PrimaryTimeoutSeconds": "77", "LastResortEnabled": "false"})
+    assert definition["States"]["Primary"]["TimeoutSeconds"] == 77
+    assert definition["States"]["LastResortSwitch"]["Result"] == "false"
+
+
+def test_local_runs_change_only_what_they_say() -> None:
+    assert set(LOCAL_PARAMETERS) <= set(parameter_defaults(TEMPLATE))
+    assert parameter_defaults(TEMPLATE)["LastResortEnabled"] == "false"  # off in production by default
+
+
+def test_initial_route_document_means_primary() -> None:
+    value = TEMPLATE["Resources"]["RouteParameter"]["Properties"]["Value"]
+    assert json.loads(value)["route"] == "primary"
+
+
+def test_statelint_accepts_every_resolved_definition(tmp_path: Path) -> None:
+    path = tmp_path / "synthesis.json"
+    path.write_text(json.dumps(resolved_definition()))
+    run = subprocess.run([str(VENV_BIN / "statelint"), str(path)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_statelint_rejects_a_broken_definition(tmp_path: Path) -> None:
+    """The check above can fail: a dangling Next is caught."""
+    definition = resolved_definition()
+    definition["States"]["Primary"]["Next"] = "NoSuchState"
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(definition))
+    run = subprocess.run([str(VENV_BIN / "statelint"), str(path)], capture_output=True, text=True, check=False)
+    assert run.returncode != 0
+
+
+def test_cfn_lint_accepts_the_template() -> None:
+    run = subprocess.run([str(VENV_BIN / "cfn-lint"), str(ROOT / "template.yaml")],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.skipif(not Path(SAM).exists(), reason="SAM CLI not installed (make test installs it)")
+def test_sam_validate_lint_accepts_the_template() -> None:
+    run = subprocess.run([SAM, "validate", "--lint", "--template-file", str(ROOT / "template.yaml")],
+                         capture_output=True, text=True, check=False, env={"SAM_CLI_TELEMETRY": "0", "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stdout + run.stderr
