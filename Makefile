@@ -1,0 +1,47 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11 and pip:
+#   make demo   one synthesis through the whole pipeline on the local stack -> demo.wav
+#   make test   linters and the test suite (what CI runs)
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+STAMP := $(VENV)/.installed
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_CLI_VERSION := 1.170.0
+DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-to-speech demo.
+
+.PHONY: demo test lint serve bench constraints clean
+
+$(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+# The SAM CLI lives in a virtualenv of its own: its pins clash with moto's.
+$(SAM_STAMP):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/tts-local synthesize "$(DEMO_TEXT)" --out demo.wav
+
+test: $(STAMP) $(SAM_STAMP)
+	$(VENV)/bin/ruff check .
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+serve: $(STAMP)
+	$(VENV)/bin/tts-local serve
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/cold_start_fallback.py
+
+constraints: $(STAMP)
+	$(VENV)/bin/pip freeze --exclude-editable | sed '1i # Full pins of the dev virtualenv (pip freeze). Regenerate with `make constraints` after changing requirements.' > constraints-dev.txt
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache demo.wav
