@@ -33,9 +33,10 @@ FAST = {
 StackFactory = Callable[..., AbstractContextManager[LocalStack]]
 
 
-def load_event(name: str) -> dict[str, Any]:
-    """A sample event from events/ (the same files `sam local invoke -e` takes)."""
-    return json.loads((EVENTS / name).read_text())
+@pytest.fixture
+def load_event() -> Callable[[str], dict[str, Any]]:
+    """`load_event("api_voices.json")`: a sample event from events/ (the files `sam local invoke -e` takes)."""
+    return lambda name: json.loads((EVENTS / name).read_text())
 
 
 @pytest.fixture

@@ -149,6 +149,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with LocalStack(_parameters(args.parameter), stack_name=args.stack_name) as stack:
         aws_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.aws_port, verbose=False)
         aws_server.start()
+        # Presigned audio URLs must point at this machine's S3, where a browser can fetch them.
+        os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{args.aws_port}"
+        aws.reset_clients()
         api = ApiServer(stack, args.port)
         api.start()
         stop = threading.Event()

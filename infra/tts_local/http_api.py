@@ -30,7 +30,7 @@ class Route:
 
     @classmethod
     def of(cls, method: str, resource: str, function: str) -> Route:
-        regex = re.sub(r"\\\{(\w+)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
+        regex = re.sub(r"\\\{(\w+)(?:\\\+)?\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
         return cls(method.upper(), resource, function, re.compile(f"^{regex}$"))
 
 
