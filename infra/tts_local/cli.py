@@ -27,7 +27,9 @@ from tts_core.models import parse_request
 from tts_core.observability import logger
 from tts_local import faults
 from tts_local.stack import REGION, LocalStack
+from tts_local.template import ROOT
 
+SCHEDULED_EVENT = json.loads((ROOT / "events" / "schedule.json").read_text())
 DEFAULT_AWS_PORT = 4566
 DEFAULT_API_PORT = 3000
 ENDPOINT_ENV = "TTS_LOCAL_ENDPOINT"
@@ -159,6 +161,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"API        {api.url}  (routes: {', '.join(f'{r.method} {r.resource}' for r in api.routes)})")
         print(f"AWS        http://127.0.0.1:{args.aws_port}  (export {ENDPOINT_ENV}=http://127.0.0.1:{args.aws_port})")
         print(f"bucket     {stack.bucket}\nfaults     {os.environ.get(faults.ENV_VAR) or 'none'}")
+        if args.probe_interval:
+            threading.Thread(target=_probe_loop, args=(stack, args.probe_interval, stop), daemon=True).start()
+            print(f"probe      every {args.probe_interval:g} s (as the EventBridge schedule would)")
         print("ready", flush=True)
         try:
             while not stop.wait(0.5):
@@ -171,20 +176,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probe_loop(stack: LocalStack, interval_s: float, stop: threading.Event) -> None:
+    probe = stack.function("health_probe")
+    while not stop.wait(interval_s):
+        headers: dict[str, str] = {}
+        answer = json.loads(stack.dispatch(probe.name, json.dumps(SCHEDULED_EVENT), headers))
+        if headers.get("x-amz-function-error"):
+            print(f"probe failed: {answer.get('errorType')}: {answer.get('errorMessage')}", flush=True)
+        else:
+            print(f"probe: route {answer['route']} ({answer['state']}): {answer['reason']}", flush=True)
+
+
 # ---- probe and route ----------------------------------------------------------------------------
 def cmd_probe(args: argparse.Namespace) -> int:
     with target(args) as stack:
-        answer = _invoke(stack, "health_probe", {"source": "tts-local"})
+        answer = _invoke(stack, "health_probe", SCHEDULED_EVENT)
         print(json.dumps(answer, ensure_ascii=False, indent=1))
     return 0
 
 
 def cmd_route(args: argparse.Namespace) -> int:
     with target(args) as stack:
-        event: dict[str, Any] = {"source": "tts-local", "action": "show"}
+        event: dict[str, Any] = {"action": "show"}
         if args.route:
-            event = {"source": "tts-local", "action": "override",
-                     "override": None if args.route == "auto" else args.route}
+            event = {"action": "override", "override": None if args.route == "auto" else args.route,
+                     "by": f"operator:tts-local:{os.environ.get('USER', 'unknown')}"}
         print(json.dumps(_invoke(stack, "health_probe", event), ensure_ascii=False, indent=1))
     return 0
 
@@ -205,11 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--endpoint", help=f"AWS endpoint of a running `tts-local serve` (env {ENDPOINT_ENV})")
     parser.add_argument("--stack-name", default="tts-local")
     parser.add_argument("-v", "--verbose", action="store_true", help="show the Lambda handlers' logs and metrics")
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
-                        help="template Parameter override for an in-process stack (repeatable)")
+    stack_options = argparse.ArgumentParser(add_help=False)
+    stack_options.add_argument("-p", "--parameter", action="append", default=[], metavar="KEY=VALUE",
+                               help="template Parameter override for a stack this command starts (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    syn = sub.add_parser("synthesize", help="one request through the whole pipeline")
+    syn = sub.add_parser("synthesize", parents=[stack_options], help="one request through the whole pipeline")
     syn.add_argument("text")
     syn.add_argument("--voice")
     syn.add_argument("--speed", type=float)
@@ -224,15 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--json", action="store_true", help="print the job as JSON")
     syn.set_defaults(func=cmd_synthesize)
 
-    srv = sub.add_parser("serve", help="keep a local stack alive with its HTTP API")
+    srv = sub.add_parser("serve", parents=[stack_options], help="keep a local stack alive with its HTTP API")
     srv.add_argument("--port", type=int, default=DEFAULT_API_PORT)
     srv.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT)
+    srv.add_argument("--probe-interval", type=float, metavar="SECONDS",
+                     help="run the health probe on this schedule inside the local stack")
     srv.set_defaults(func=cmd_serve)
 
-    probe = sub.add_parser("probe", help="run the health probe once")
+    probe = sub.add_parser("probe", parents=[stack_options], help="run the health probe once")
     probe.set_defaults(func=cmd_probe)
 
-    route = sub.add_parser("route", help="show the route, or force it (primary|fallback) until `auto`")
+    route = sub.add_parser("route", parents=[stack_options],
+                           help="show the route, or force it (primary|fallback) until `auto`")
     route.add_argument("route", nargs="?", choices=["primary", "fallback", "auto"])
     route.set_defaults(func=cmd_route)
     return parser

@@ -1,8 +1,11 @@
-"""Fault injection at the Lambda dispatch boundary, from TTS_LOCAL_FAULTS.
+"""Fault injection for local runs, from TTS_LOCAL_FAULTS.
 
 `TTS_LOCAL_FAULTS="primary=error,fallback=throttle"`: the target is a function's short name
-(the folder under functions/ without `synthesize_`: primary, fallback, offline, health_probe, ...).
-Each fault produces what the state machine would see from a real Lambda failing that way."""
+(the folder under functions/ without `synthesize_`: primary, fallback, offline, health_probe, ...),
+and the fault is applied at the Lambda dispatch boundary, so the state machine sees what a real
+Lambda failing that way gives. Or the target is an AWS service (`ssm=unavailable`,
+`s3=unavailable`): every call to it, from handlers and from the state machine alike, fails as if
+the service could not be reached."""
 
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ KINDS = {
     "intermittent": "every other invocation fails with EngineUnavailableError",
     "lambda-throttle": "the Lambda service refuses the invocation (Lambda.TooManyRequestsException)",
 }
+
+
+SERVICES = ("ssm", "s3", "stepfunctions", "secretsmanager")
 
 
 class FaultSpecError(ValueError):
@@ -49,6 +55,8 @@ def parse(spec: str) -> list[Fault]:
             raise FaultSpecError(f"{ENV_VAR}: '{item}' needs a number after '{name}:'") from None
         if needs_arg != bool(arg):
             raise FaultSpecError(f"{ENV_VAR}: '{item}': write {name}:N" if needs_arg else f"'{item}' takes no value")
+        if target.strip() in SERVICES and name != "unavailable":
+            raise FaultSpecError(f"{ENV_VAR}: '{item}': a service can only be 'unavailable'")
         faults.append(Fault(target.strip(), name, value))
     return faults
 

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
@@ -195,6 +196,7 @@ class LocalStack:
             config.reset()
             self._create_resources()
             self._install_dispatcher()
+            self._install_service_faults()
         except BaseException:
             self.stop()
             raise
@@ -288,6 +290,14 @@ class LocalStack:
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
 
+    def _install_service_faults(self) -> None:
+        # Every boto3 client made from the default session (handlers' and moto's ASL interpreter's)
+        # asks, call by call, whether its service is down.
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-call", _service_fault)
+        aws.reset_clients()
+
     def dispatch(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
         fn = self.functions[function_name.rsplit(":", 1)[-1] if function_name.startswith("arn:")
                             else function_name]
@@ -353,6 +363,13 @@ class LocalStack:
         arn = jobs.execution_arn(self.state_machine_arn, request_id)
         return boto3.client("stepfunctions", region_name=REGION).get_execution_history(
             executionArn=arn)["events"]
+
+
+def _service_fault(model: Any, **_: Any) -> None:
+    service = model.service_model.endpoint_prefix
+    for fault in faults.active(service if service != "states" else "stepfunctions"):
+        if fault.kind == "unavailable":
+            raise EndpointConnectionError(endpoint_url=f"https://{service}.{REGION}.amazonaws.com (injected fault)")
 
 
 @contextmanager

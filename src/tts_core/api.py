@@ -9,10 +9,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tts_core import aws, config, jobs, storage
+from tts_core import config, jobs, routing, storage
+from tts_core.breaker import Route
 from tts_core.config import ApiSettings
 from tts_core.errors import (
+    InvalidInputError,
     MalformedJsonError,
     NotFoundError,
     PayloadTooLargeError,
@@ -22,6 +25,7 @@ from tts_core.errors import (
 from tts_core.jobs import Job
 from tts_core.models import parse_request
 from tts_core.observability import logger
+from tts_core.route_store import RouteStore, RouteStoreError
 from tts_core.voices import list_voices
 
 ENGINES = ("primary", "fallback", "offline")
@@ -130,14 +134,32 @@ def voices() -> Response:
 
 @app.get("/api/health")
 def health() -> Response:
-    config = settings()
     try:
-        raw = aws.client("ssm").get_parameter(Name=config.route_parameter_name)["Parameter"]["Value"]
-        route: Any = json.loads(raw)
-    except Exception as exc:  # the route hint is advisory: report, never fail the health call
+        route: dict[str, Any] = RouteStore(settings().route_parameter_name).read()[0].model_dump(mode="json")
+    except RouteStoreError as exc:  # the route hint is advisory: report, never fail the health call
         logger.warning("route document unreadable", extra={"error": str(exc)})
-        route = {"route": "primary", "reason": f"route document unreadable: {type(exc).__name__}"}
-    return _json(200, {"status": "ok", "route": route})
+        route = {"route": "primary", "reason": f"route document unreadable: {exc.code}"}
+    engines = {"primary": "fallback-routed" if route["route"] == "fallback" else "in service",
+               "fallback": "in service", "offline": "last resort"}
+    return _json(200, {"status": "ok", "route": route, "engines": engines})
+
+
+class RouteOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    override: Route | None
+
+
+@app.put("/api/route")
+def override_route() -> Response:
+    """Operators only (IAM auth in the template): force the route, or clear the override with null."""
+    try:
+        body = RouteOverride.model_validate(_body())
+    except ValidationError as exc:
+        raise InvalidInputError(f"override: {exc.errors()[0]['msg']}") from None
+    identity = app.current_event.request_context.identity
+    by = f"operator:{identity.user_arn or identity.source_ip or 'unknown'}"
+    doc = routing.set_override(RouteStore(settings().route_parameter_name), body.override, by=by)
+    return _json(200, {"status": "ok", "route": doc.model_dump(mode="json")})
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TypeVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tts_core.breaker import BreakerSettings
 from tts_core.models import SAMPLE_RATES
 
 
@@ -40,13 +41,35 @@ class FallbackSettings(EngineSettings):
 
 class ApiSettings(StorageSettings):
     state_machine_arn: str
-    route_parameter_name: str
+    route_parameter_name: str  # GET /api/health reads it, PUT /api/route overrides it
     max_text_chars: int = Field(gt=0)
     sync_wait_seconds: float = Field(ge=0, le=28)
     presign_expiry_seconds: int = Field(default=900, gt=0)
 
 
-class ResultSettings(StorageSettings):
+class BreakerEnv(_Env):
+    """The circuit breaker's thresholds (template Parameters, set on every function that moves it)."""
+
+    route_parameter_name: str
+    breaker_failure_threshold: int = Field(ge=1)
+    breaker_success_threshold: int = Field(ge=1)
+    probe_latency_threshold_ms: float = Field(gt=0)
+    breaker_base_cooldown_seconds: int = Field(gt=0)
+    breaker_max_cooldown_seconds: int = Field(gt=0)
+
+    def breaker(self) -> BreakerSettings:
+        return BreakerSettings(
+            failure_threshold=self.breaker_failure_threshold, success_threshold=self.breaker_success_threshold,
+            latency_threshold_ms=self.probe_latency_threshold_ms, base_cooldown_s=self.breaker_base_cooldown_seconds,
+            max_cooldown_s=self.breaker_max_cooldown_seconds)
+
+
+class ProbeSettings(BreakerEnv):
+    primary_function_name: str
+    probe_timeout_seconds: float = Field(gt=0)
+
+
+class ResultSettings(StorageSettings, BreakerEnv):
     pass
 
 

@@ -8,11 +8,12 @@ from typing import Any, Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
-from tts_core import storage
+from tts_core import routing, storage
 from tts_core.attempts import read_attempts
 from tts_core.config import ResultSettings
 from tts_core.models import EngineOutput, SynthesisRequest, SynthesisResult
 from tts_core.observability import logger, metrics
+from tts_core.route_store import RouteStore
 
 ALL_ENGINES_FAILED = "ALL_ENGINES_FAILED"
 
@@ -48,6 +49,7 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
             request=task.request)
     storage.put_json(settings.bucket_name, storage.result_key(task.request_id), result.model_dump(mode="json"))
     _emit_metrics(result)
+    _passive_signal(result, settings)
     logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
                                            "attempts": len(attempts), "total_ms": total_ms,
                                            "error_code": result.error_code})
@@ -62,6 +64,14 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics.add_metric(name="Failovers", unit=MetricUnit.Count,
                        value=int(result.engine_used not in (None, "primary")))
     metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=result.total_ms)
+
+
+def _passive_signal(result: SynthesisResult, settings: ResultSettings) -> None:
+    """Tell the breaker when a real request failed on the primary. Advisory: it never fails the record."""
+    try:
+        routing.record_request_failure(result, settings, RouteStore(settings.route_parameter_name))
+    except Exception:
+        logger.exception("could not record the primary's failure on the route document")
 
 
 def now_iso() -> str:

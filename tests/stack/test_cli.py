@@ -92,3 +92,33 @@ def test_commands_talk_to_a_running_serve(served: tuple[str, str], tmp_path: Pat
 def test_an_explicit_endpoint_that_does_not_answer_is_an_error() -> None:
     done = run("synthesize", "hi", env={"TTS_LOCAL_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
     assert done.returncode != 0 and "nothing answers" in done.stderr
+
+
+def test_probe_and_route_commands(tmp_path: Path) -> None:
+    done = run("route")
+    assert done.returncode == 0 and json.loads(done.stdout)["route"] == "primary"
+    done = run("route", "fallback")
+    assert done.returncode == 0 and json.loads(done.stdout)["override"] == "fallback"
+    done = run("probe", env={"TTS_LOCAL_FAULTS": "primary=error"})
+    doc = json.loads(done.stdout)
+    assert done.returncode == 0 and doc["consecutive_failures"] == 1 and doc["last_probe_at"]
+
+
+def test_serve_runs_the_probe_on_its_schedule() -> None:
+    api_port, aws_port = free_port(), free_port()
+    server = subprocess.Popen([TTS_LOCAL, "serve", "--port", str(api_port), "--aws-port", str(aws_port),
+                               "--probe-interval", "0.5", "-p", "BreakerFailureThreshold=2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "TTS_LOCAL_FAULTS": "primary=error"})
+    try:
+        assert server.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 60
+        for line in server.stdout:
+            lines.append(line)
+            if "route fallback (open)" in line or time.monotonic() > deadline:
+                break
+        assert any("route fallback (open)" in line for line in lines), "".join(lines)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)

@@ -104,3 +104,24 @@ def test_unknown_route_is_refused_like_api_gateway(api) -> None:
     server, _ = api
     assert call(server, "GET", "/api/nothing") == (403, {"message": "Missing Authentication Token"})
     assert call(server, "GET", "/api/synthesize")[0] == 403
+
+
+def test_operator_override_through_the_api(api) -> None:
+    server, _ = api
+    status, body = call(server, "PUT", "/api/route", json.dumps({"override": "fallback"}).encode())
+    assert status == 200 and body["route"]["route"] == "fallback" and body["route"]["override"] == "fallback"
+    status, body = call(server, "POST", "/api/synthesize", json.dumps({"text": "hi"}).encode())
+    assert body["engine_used"] == "fallback"
+    assert [a["engine"] for a in body["attempts"]] == ["fallback"]
+
+    status, body = call(server, "PUT", "/api/route", json.dumps({"override": None}).encode())
+    assert status == 200 and body["route"]["route"] == "primary"
+    status, health = call(server, "GET", "/api/health")
+    assert health["route"]["override"] is None and health["engines"]["primary"] == "in service"
+
+
+@pytest.mark.parametrize("body", [b'{"override": "sideways"}', b"{}", b'{"override": "fallback", "x": 1}'])
+def test_bad_override_is_refused(api, body: bytes) -> None:
+    server, _ = api
+    status, answer = call(server, "PUT", "/api/route", body)
+    assert (status, answer["code"]) == (400, "INVALID_INPUT")

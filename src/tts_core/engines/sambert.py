@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_args
 
 import numpy as np
 
 from tts_core.audio import read_wav
-from tts_core.engines import Deadline, EngineAudio
+from tts_core.engines import Deadline, EngineAudio, run_with_deadline
 from tts_core.errors import (
     EngineAuthError,
     EngineError,
     EngineNotConfiguredError,
     EngineRejectedError,
     EngineThrottledError,
-    EngineTimeoutError,
     EngineUnavailableError,
     TtsError,
 )
@@ -178,37 +176,6 @@ def classify_failure(status_code: int, code: Any, message: str) -> TtsError:
     if status_code == -1 or status_code >= 500 or code_s.startswith(("InternalError", "ServiceUnavailable")):
         return EngineUnavailableError(text, detail=code_s)
     return EngineError(text, detail=code_s)
-
-
-def run_with_deadline(fn: Callable[[], T], deadline: Deadline, *, what: str) -> T:
-    """Run `fn` in a daemon thread and wait for it at most until the deadline.
-
-    On expiry the thread is abandoned, not stopped: `SpeechSynthesizer.call` hides its WebSocket
-    (the request object and its event loop are locals of the SDK), so nothing can close it from
-    here. The abandoned thread, and the SDK's own `iter_async_thread` (daemon too, as threads inherit
-    the flag of their creator), end when the server closes the connection or the process exits.
-    """
-    remaining = deadline.remaining()
-    if remaining <= 0:
-        raise EngineTimeoutError(f"{what}: deadline passed before the call", detail="Deadline")
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as exc:  # handed to the waiting thread
-            box["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=target, name="sambert-call", daemon=True).start()
-    if not done.wait(remaining):
-        logger.warning("sambert call abandoned at the deadline", extra={"timeout_s": round(remaining, 3)})
-        raise EngineTimeoutError(f"{what}: no answer within {remaining:.1f} s", detail="Deadline")
-    if "error" in box:
-        raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
 
 
 class SambertEngine:

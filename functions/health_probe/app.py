@@ -1,0 +1,19 @@
+"""EventBridge schedule -> one probe of the primary; operator commands (show, override) too."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tts_core import config, routing
+from tts_core.config import ProbeSettings
+from tts_core.observability import logger, metrics
+from tts_core.route_store import RouteStore
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    command = routing.ProbeCommand.model_validate(event)
+    settings = config.load(ProbeSettings)
+    store = RouteStore(settings.route_parameter_name)
+    return routing.handle(command, settings, store).model_dump(mode="json")

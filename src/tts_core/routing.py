@@ -1,0 +1,111 @@
+"""What moves the route: the health probe's measurement, real requests failing on the primary
+(the passive signal), and an operator's override. The breaker decides (`breaker`); the route
+store writes (`route_store`); this module measures, logs and counts."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict
+
+from tts_core import aws, breaker
+from tts_core.breaker import Route, RouteDocument, Transition
+from tts_core.config import BreakerEnv, ProbeSettings
+from tts_core.engines import Deadline, run_with_deadline
+from tts_core.errors import EngineTimeoutError
+from tts_core.models import EngineTask, SynthesisRequest, SynthesisResult
+from tts_core.observability import logger, metrics
+from tts_core.route_store import RouteStore
+
+# Short, mixed-language, and through the real engine: what users send, at the smallest cost.
+PROBE_TEXT = "你好。Hello."
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def probe_primary(settings: ProbeSettings, now: datetime) -> tuple[bool, float | None, str]:
+    """One real short synthesis on the primary under a deadline: (ok, latency in ms, reason)."""
+    task = EngineTask(engine="primary", request_id=f"probe-{now:%Y%m%dT%H%M%SZ}", correlation_id="health-probe",
+                      request=SynthesisRequest(text=PROBE_TEXT, profile="fast"))
+    started = time.monotonic()
+    try:
+        answer = run_with_deadline(
+            lambda: aws.client("lambda").invoke(FunctionName=settings.primary_function_name,
+                                                Payload=task.model_dump_json().encode()),
+            Deadline.in_seconds(settings.probe_timeout_seconds), what="probe")
+        payload = json.loads(answer["Payload"].read() or b"null")
+    except EngineTimeoutError:
+        return False, None, f"no answer within {settings.probe_timeout_seconds:g} s"
+    except Exception as exc:  # the invoke itself failed: as bad as the engine failing
+        return False, None, f"invoke failed: {type(exc).__name__}"
+    latency_ms = (time.monotonic() - started) * 1000
+    if answer.get("FunctionError"):
+        return False, latency_ms, f"error: {payload.get('errorType')}: {str(payload.get('errorMessage'))[:120]}"
+    return True, latency_ms, "ok"
+
+
+def run_probe(settings: ProbeSettings, store: RouteStore, clock: Clock = utc_now) -> RouteDocument:
+    now = clock()
+    ok, latency_ms, reason = probe_primary(settings, now)
+    metrics.add_metric(name="ProbeFailed", unit=MetricUnit.Count, value=int(not ok))
+    if latency_ms is not None:
+        metrics.add_metric(name="ProbeLatencyMs", unit=MetricUnit.Milliseconds, value=latency_ms)
+    logger.info("probe measured the primary", extra={"ok": ok, "latency_ms": latency_ms, "reason": reason})
+    transition = store.update(lambda doc: breaker.on_probe(doc, ok, latency_ms, reason, clock(), settings.breaker()))
+    _report(transition)
+    return transition.after
+
+
+def record_request_failure(result: SynthesisResult, settings: BreakerEnv, store: RouteStore,
+                           clock: Clock = utc_now) -> Transition | None:
+    """A request that failed on the primary (after its retries) counts toward opening the breaker."""
+    codes = [a.code for a in result.attempts if a.engine == "primary" and a.outcome in ("failed", "timed_out")]
+    if not codes or not codes[-1] or not breaker.counts_against_primary(codes[-1]):
+        return None
+    code = codes[-1]
+    transition = store.update(lambda doc: breaker.on_request_failure(doc, code, clock(), settings.breaker()))
+    _report(transition)
+    return transition
+
+
+def set_override(store: RouteStore, override: Route | None, by: str, clock: Clock = utc_now) -> RouteDocument:
+    transition = store.update(lambda doc: breaker.set_override(doc, override, clock(), by=by))
+    _report(transition)
+    return transition.after
+
+
+def _report(transition: Transition) -> None:
+    metrics.add_metric(name="BreakerOpen", unit=MetricUnit.Count, value=int(transition.new_state == "open"))
+    if transition.route_changed or transition.state_changed:
+        metrics.add_metric(name="RouteChanged", unit=MetricUnit.Count, value=int(transition.route_changed))
+        logger.warning("route changed" if transition.route_changed else "breaker state changed", extra={
+            "old_route": transition.old_route, "new_route": transition.new_route,
+            "old_state": transition.old_state, "new_state": transition.new_state, "reason": transition.reason})
+
+
+class ProbeCommand(BaseModel):
+    """The health probe's input: a scheduled event (no `action`: probe) or an operator's command."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["probe", "show", "override"] = "probe"
+    override: Route | None = None
+    by: str = "operator"
+
+
+def handle(command: ProbeCommand, settings: ProbeSettings, store: RouteStore) -> RouteDocument:
+    match command.action:
+        case "show":
+            return store.read()[0]
+        case "override":
+            return set_override(store, command.override, by=command.by)
+        case _:
+            return run_probe(settings, store)
