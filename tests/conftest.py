@@ -45,8 +45,9 @@ def local_stack(monkeypatch: pytest.MonkeyPatch) -> StackFactory:
     monkeypatch.delenv("TTS_LOCAL_FAULTS", raising=False)
 
     @contextmanager
-    def make(engines: dict[str, Engine] | None = None, **parameters: str) -> Iterator[LocalStack]:
-        with LocalStack(FAST | parameters, engines=engines) as stack:
+    def make(engines: dict[str, Engine] | None = None, secrets: dict[str, str] | None = None,
+             environment: dict[str, str] | None = None, **parameters: str) -> Iterator[LocalStack]:
+        with LocalStack(FAST | parameters, engines=engines, secrets=secrets, environment=environment) as stack:
             yield stack
 
     return make

@@ -104,7 +104,8 @@ class LocalStack:
     _running_lock = threading.Lock()
 
     def __init__(self, parameters: dict[str, str] | None = None, *, stack_name: str = "tts-local",
-                 environment: dict[str, str] | None = None, engines: dict[str, Engine] | None = None) -> None:
+                 environment: dict[str, str] | None = None, engines: dict[str, Engine] | None = None,
+                 secrets: dict[str, str] | None = None) -> None:
         self.template = load_template()
         self.stack_name = stack_name
         values = parameter_defaults(self.template) | LOCAL_PARAMETERS | (parameters or {})
@@ -113,6 +114,8 @@ class LocalStack:
             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"})
         self.extra_environment = environment or {}
         self.engine_doubles = engines or {}  # short function name -> engine
+        # Template Parameter -> secret value: the secret is created and its ARN becomes the Parameter.
+        self.secrets = secrets or {}
         self.functions: dict[str, LocalFunction] = {}
         self.invocations: list[tuple[str, dict[str, Any]]] = []  # (short name, event), for tests
         self.released = threading.Event()  # set on stop: ends hanging "timeout" faults
@@ -228,6 +231,9 @@ class LocalStack:
     # ---- resources ---------------------------------------------------------------------------
     def _create_resources(self) -> None:
         r = self.resolver
+        for parameter, value in self.secrets.items():
+            r.parameters[parameter] = boto3.client("secretsmanager", region_name=REGION).create_secret(
+                Name=f"{self.stack_name}/{parameter}", SecretString=value)["ARN"]
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=self.bucket)
         for spec in resources_of_type(self.template, "AWS::SSM::Parameter").values():
             props = r.resolve(spec["Properties"])
