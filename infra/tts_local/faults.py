@@ -10,10 +10,12 @@ the service could not be reached."""
 from __future__ import annotations
 
 import os
+import random
 import threading
 from dataclasses import dataclass
 
 ENV_VAR = "TTS_LOCAL_FAULTS"
+SEED_ENV_VAR = "TTS_LOCAL_FAULTS_SEED"
 KINDS = {
     "error": "the engine fails for good (non-retryable EngineError)",
     "crash": "the Lambda runtime dies (errorType Runtime.ExitError)",
@@ -23,6 +25,7 @@ KINDS = {
     "unavailable": "the engine cannot be reached (retryable EngineUnavailableError)",
     "flaky:N": "the first N invocations fail with EngineUnavailableError, then it works",
     "intermittent": "every other invocation fails with EngineUnavailableError",
+    "chaos:P": "each invocation fails for good (EngineError) with probability P (seeded by TTS_LOCAL_FAULTS_SEED)",
     "lambda-throttle": "the Lambda service refuses the invocation (Lambda.TooManyRequestsException)",
 }
 
@@ -48,13 +51,14 @@ def parse(spec: str) -> list[Fault]:
         name, _, arg = kind.partition(":")
         if not target or name not in {k.split(":")[0] for k in KINDS}:
             raise FaultSpecError(f"{ENV_VAR}: cannot read '{item}'; kinds: {', '.join(KINDS)}")
-        needs_arg = f"{name}:N" in KINDS
+        needs_arg = f"{name}:N" in KINDS or f"{name}:P" in KINDS
         try:
             value = float(arg) if needs_arg else 0.0
         except ValueError:
             raise FaultSpecError(f"{ENV_VAR}: '{item}' needs a number after '{name}:'") from None
         if needs_arg != bool(arg):
-            raise FaultSpecError(f"{ENV_VAR}: '{item}': write {name}:N" if needs_arg else f"'{item}' takes no value")
+            raise FaultSpecError(f"{ENV_VAR}: '{item}' needs a value after '{name}:'" if needs_arg
+                                 else f"{ENV_VAR}: '{item}' takes no value")
         if target.strip() in SERVICES and name != "unavailable":
             raise FaultSpecError(f"{ENV_VAR}: '{item}': a service can only be 'unavailable'")
         faults.append(Fault(target.strip(), name, value))
@@ -72,6 +76,7 @@ class InvocationCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self.random = random.Random(int(os.environ.get(SEED_ENV_VAR, "0")))
 
     def next(self, target: str) -> int:
         with self._lock:

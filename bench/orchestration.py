@@ -1,0 +1,200 @@
+"""What the orchestration itself costs and how well it keeps the service up, on the local stack.
+
+Engines are doubles of near-zero cost (infra/tts_local/doubles.py), so the figures are the
+state machine's, the Lambdas' plumbing and S3's, not an engine's. Four parts:
+
+  latency       added latency per path: direct, route fallback, primary crash -> fallback,
+                primary timeout -> fallback (engine time excluded; the timeout path waits out
+                PrimaryTimeoutSeconds=1 by design, shown separately)
+  availability  N requests with the primary failing at rate p and the fallback at rate q
+                (non-retryable, last resort off): measured success rate against 1 - p*q
+  flip          probes from a primary outage to the route flipping, and from recovery back
+  load          concurrent POST /api/synthesize through the local HTTP API (loopback only):
+                throughput, and that every accepted request has a result record
+
+    .venv/bin/python bench/orchestration.py [--part latency|availability|flip|load|all] [--runs N]
+
+The moto interpreter is slower than Step Functions (FACTS.md: ~58 ms per Lambda task); read the
+figures as relative costs of the paths, not as AWS latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+
+from tts_core import storage
+from tts_core.models import SynthesisRequest
+from tts_local.doubles import ToneEngine
+from tts_local.http_api import ApiServer
+from tts_local.stack import LocalStack
+from tts_local.template import ROOT
+
+# The breaker is kept shut (threshold out of reach) except in the flip part: otherwise the passive signal
+# would route around a failing primary after a few requests and the paths would stop being what they say.
+FAST = {"PrimaryTimeoutSeconds": "1", "PrimaryRetryIntervalSeconds": "1", "FallbackRetryIntervalSeconds": "1",
+        "RetryMaxDelaySeconds": "1", "RetryBackoffRate": "1.0", "BreakerFailureThreshold": "1000000"}
+REQUEST = SynthesisRequest(text="你好。Hello, world.")
+
+
+@contextmanager
+def stack(faults: str = "", **parameters: str) -> Iterator[LocalStack]:
+    os.environ["TTS_LOCAL_FAULTS"] = faults
+    engines = {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
+    try:
+        with LocalStack(FAST | parameters, engines=engines) as s:
+            yield s
+    finally:
+        os.environ.pop("TTS_LOCAL_FAULTS", None)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def part_latency(runs: int) -> None:
+    print(f"\n## added latency per path ({runs} requests each; ms; engine time excluded)")
+    print(f"{'path':<34}{'median':>8}{'p95':>8}{'min':>8}  attempts")
+    paths: dict[str, tuple[str, Callable[[LocalStack], None]]] = {
+        "direct (primary ok)": ("", lambda s: None),
+        "route fallback (primary skipped)": ("", _route_fallback),
+        "primary crash -> fallback": ("primary=crash", lambda s: None),
+        "primary timeout -> fallback": ("primary=timeout", lambda s: None),
+    }
+    for name, (faults, prepare) in paths.items():
+        with stack(faults) as s:
+            prepare(s)
+            s.wait(s.submit(REQUEST))  # warm: handlers imported, engines built
+            added, attempts = [], ""
+            for _ in range(runs):
+                result = s.wait(s.submit(REQUEST)).result
+                assert result is not None and result.status == "succeeded"
+                engine_ms = sum(a.duration_ms for a in result.attempts if a.outcome == "succeeded")
+                added.append(result.total_ms - engine_ms)
+                attempts = " -> ".join(f"{a.engine}:{a.code or 'ok'}" for a in result.attempts)
+                assert name.startswith("route") or result.attempts[0].engine == "primary", attempts
+        print(f"{name:<34}{statistics.median(added):>8.0f}{percentile(added, 0.95):>8.0f}{min(added):>8.0f}"
+              f"  {attempts}")
+    print("(the timeout path includes waiting out PrimaryTimeoutSeconds=1 s)")
+
+
+def _route_fallback(s: LocalStack) -> None:
+    boto3.client("ssm").put_parameter(Name=s.route_parameter, Value='{"route":"fallback"}', Type="String",
+                                      Overwrite=True)
+
+
+def part_availability(runs: int) -> None:
+    print(f"\n## availability ({runs} requests per mix; non-retryable random failures; last resort off)")
+    print(f"{'p (primary)':>12}{'q (fallback)':>14}{'expected':>10}{'measured':>10}{'primary':>9}{'fallback':>10}")
+    os.environ["TTS_LOCAL_FAULTS_SEED"] = "7"
+    for p, q in ((0.1, 0.1), (0.3, 0.2), (0.5, 0.5), (0.9, 0.5)):
+        with stack(f"primary=chaos:{p},fallback=chaos:{q}", LastResortEnabled="false") as s:
+            ids = [s.submit(REQUEST) for _ in range(runs)]
+            results = [s.wait(i).result for i in ids]
+        ok = [r for r in results if r is not None and r.status == "succeeded"]
+        share = {e: sum(1 for r in ok if r.engine_used == e) / max(1, len(ok)) for e in ("primary", "fallback")}
+        print(f"{p:>12.2f}{q:>14.2f}{1 - p * q:>10.3f}{len(ok) / runs:>10.3f}"
+              f"{share['primary']:>9.2f}{share['fallback']:>10.2f}")
+    os.environ.pop("TTS_LOCAL_FAULTS_SEED")
+
+
+def part_flip(interval_s: float = 0.5) -> None:
+    parameters = {"BreakerFailureThreshold": "3", "BreakerSuccessThreshold": "2", "BreakerBaseCooldownSeconds": "2",
+                  "BreakerMaxCooldownSeconds": "8"}
+    print(f"\n## route flip (probe every {interval_s} s; N=3, M=2, cool-down 2 s: an accelerated clock)")
+    schedule = json.loads((ROOT / "events" / "schedule.json").read_text())
+    with stack("", **parameters) as s:
+        def probe_until(route: str) -> tuple[int, float]:
+            started, probes = time.monotonic(), 0
+            while True:
+                probes += 1
+                doc = s.invoke("health_probe", schedule)
+                if doc["route"] == route:
+                    return probes, time.monotonic() - started
+                time.sleep(interval_s)
+
+        os.environ["TTS_LOCAL_FAULTS"] = "primary=error"
+        probes, seconds = probe_until("fallback")
+        print(f"outage -> route fallback:   {probes} probes ({seconds:.1f} s)")
+        os.environ["TTS_LOCAL_FAULTS"] = ""
+        probes, seconds = probe_until("primary")
+        print(f"recovery -> route primary:  {probes} probes ({seconds:.1f} s; cool-down 2 s, then M=2 successes)")
+
+
+def part_load(requests: int, concurrency: int) -> None:
+    print(f"\n## concurrent load through the local HTTP API ({requests} requests, {concurrency} at a time, 127.0.0.1)")
+    with stack() as s:
+        server = ApiServer(s, port=0)
+        server.start()
+        answers: list[tuple[int, dict[str, Any]]] = []
+        lock = threading.Lock()
+        queue = list(range(requests))
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    queue.pop()
+                body = json.dumps({"text": "你好。Hello, world."}).encode()
+                req = urllib.request.Request(f"{server.url}/api/synthesize", data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=120) as answer, lock:
+                    answers.append((answer.status, json.loads(answer.read())))
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.monotonic() - started
+        ids = [a[1]["request_id"] for a in answers]
+        recorded = sum(1 for i in ids if storage.get_json(s.bucket, storage.result_key(i))["status"] == "succeeded")
+        server.stop()
+    statuses = {code: sum(1 for a in answers if a[0] == code) for code in sorted({a[0] for a in answers})}
+    print(f"answers: {statuses}; {len(answers) / seconds:.1f} requests/s; "
+          f"{recorded}/{requests} with a succeeded result record; lost: {requests - recorded}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["latency", "availability", "flip", "load", "all"], default="all")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    from tts_core.observability import logger
+
+    logger.setLevel("CRITICAL")
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # it logs every failed execution at ERROR
+    warnings.filterwarnings("ignore", module="aws_lambda_powertools")
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    if args.part in ("latency", "all"):
+        part_latency(args.runs)
+    if args.part in ("availability", "all"):
+        part_availability(args.runs * 5)
+    if args.part in ("flip", "all"):
+        part_flip()
+    if args.part in ("load", "all"):
+        part_load(requests=args.runs * 2, concurrency=8)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
