@@ -14,7 +14,6 @@ What the SDK does not do for us, and this module does:
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_args
@@ -33,6 +32,7 @@ from tts_core.errors import (
     TtsError,
 )
 from tts_core.models import Style, SynthesisRequest
+from tts_core.segmentation import segment
 from tts_core.voices import get_voice
 
 if TYPE_CHECKING:
@@ -111,49 +111,9 @@ def sambert_params(request: SynthesisRequest, styles: Mapping[str, StyleAdjust] 
 
 # Sentence ends: CJK marks anywhere, ASCII marks only before whitespace or the end (so "3.14" and
 # "e.g.x" stay whole), and line breaks.
-_SENTENCE_END = re.compile(r"[。！？；]+[”’」』）)]*|[.!?;]+[\"')\]]*(?=\s|$)|\n+")
-_SOFT_BREAK = re.compile(r"[，、,：:]\s*|\s+")
-
-
 def split_text(text: str, limit: int = SAMBERT_MAX_CHARS) -> list[str]:
-    """Chunks of at most `limit` characters, cut at sentence ends where possible, then at commas or
-    spaces, and as a last resort anywhere. Whitespace-only chunks are dropped."""
-    if limit < 1:
-        raise ValueError("limit must be >= 1")
-    chunks: list[str] = []
-    current = ""
-    for sentence in _pieces(text, _SENTENCE_END):
-        for piece in _fit(sentence, limit):
-            if len(current) + len(piece) <= limit:
-                current += piece
-            else:
-                chunks.append(current)
-                current = piece
-    chunks.append(current)
-    return [c.strip() for c in chunks if c.strip()]
-
-
-def _pieces(text: str, boundary: re.Pattern[str]) -> list[str]:
-    """Split after each match of `boundary`, keeping the delimiter with the text before it."""
-    out: list[str] = []
-    start = 0
-    for m in boundary.finditer(text):
-        if m.end() > start:
-            out.append(text[start:m.end()])
-            start = m.end()
-    if start < len(text):
-        out.append(text[start:])
-    return out
-
-
-def _fit(sentence: str, limit: int) -> list[str]:
-    """A sentence longer than `limit` split at soft breaks, else hard-cut."""
-    if len(sentence) <= limit:
-        return [sentence]
-    out: list[str] = []
-    for piece in _pieces(sentence, _SOFT_BREAK):
-        out.extend(piece[i:i + limit] for i in range(0, len(piece), limit))
-    return out
+    """Chunks of at most `limit` characters for Sambert's per-request limit (the shared segmentation)."""
+    return segment(text, limit)
 
 
 def _code_text(code: Any) -> str:
