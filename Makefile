@@ -9,7 +9,10 @@ SAM_STAMP := $(SAM_VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
 DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-to-speech demo.
 
-.PHONY: demo test lint serve bench constraints clean
+# The browser test drives Debian's Chromium; install it (as root, or through sudo) when it is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint serve bench constraints openapi browser clean
 
 $(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -27,7 +30,12 @@ $(SAM_STAMP):
 demo: $(STAMP)
 	$(VENV)/bin/tts-local synthesize "$(DEMO_TEXT)" --out demo.wav
 
-test: $(STAMP) $(SAM_STAMP)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+test: $(STAMP) $(SAM_STAMP) browser
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest
 
@@ -39,6 +47,10 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/cold_start_fallback.py
+
+# docs/openapi.json is generated from the code (a test fails when it is stale).
+openapi: $(STAMP)
+	$(VENV)/bin/python -m tts_core.openapi docs/openapi.json
 
 constraints: $(STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable | sed '1i # Full pins of the dev virtualenv (pip freeze). Regenerate with `make constraints` after changing requirements.' > constraints-dev.txt

@@ -4,7 +4,13 @@ replaced by doubles (at the engine interface only) to drive the orchestration th
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -17,6 +23,7 @@ from tts_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
+TTS_LOCAL = str(Path(sys.executable).parent / "tts-local")
 
 # Short intervals and timeouts so that retries and timeouts take seconds, not minutes.
 FAST = {
@@ -65,3 +72,50 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> Callable[[], int]:
+    """`free_port()`: a TCP port on 127.0.0.1 that nothing listens on."""
+    return _free_port
+
+
+def _drain(stream: Any) -> None:
+    for _ in stream:
+        pass
+
+
+@pytest.fixture
+def tts_local_serve() -> Iterator[Callable[..., tuple[str, str]]]:
+    """`api_url, aws_url = tts_local_serve("--api-key", "k", env={...})`: a `tts-local serve` process,
+    ready, on free ports; stopped (SIGTERM) after the test."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60) -> tuple[str, str]:
+        api_port, aws_port = _free_port(), _free_port()
+        server = subprocess.Popen([TTS_LOCAL, "serve", "--port", str(api_port), "--aws-port", str(aws_port), *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env={**os.environ, **(env or {})})
+        processes.append(server)
+        deadline = time.monotonic() + timeout_s
+        assert server.stdout is not None
+        for line in server.stdout:
+            if line.strip() == "ready":
+                break
+            assert time.monotonic() < deadline, "serve did not start"
+        else:
+            raise AssertionError(f"serve exited with {server.wait()}")
+        # Keep reading its logs: a full pipe would block the server.
+        threading.Thread(target=_drain, args=(server.stdout,), daemon=True).start()
+        return f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}"
+
+    yield start
+    for server in processes:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)

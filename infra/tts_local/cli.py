@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tts_core import aws, jobs, storage
-from tts_core.errors import TtsError
+from tts_core import aws, jobs, storage, uploads
+from tts_core.errors import NotFoundError, TtsError
 from tts_core.jobs import Job
-from tts_core.models import parse_request
+from tts_core.models import Attempt, parse_request
 from tts_core.observability import logger
 from tts_local import faults
 from tts_local.stack import REGION, LocalStack
@@ -133,12 +133,79 @@ def _print_job(job: Job) -> None:
         print(f"engine used: {result.engine_used}{note}")
     else:
         print(f"error {result.error_code}: {result.error_message}")
-    print("attempts:")
-    for n, a in enumerate(result.attempts, 1):
-        why = f"{a.code:<22} {a.message or ''}" if a.code else ""
-        print(f"  {n}. {a.engine:<9} {a.outcome:<10} {a.duration_ms:>7} ms  {why}".rstrip())
+    _print_attempts(result.attempts, cache_hit=result.cache_hit)
     if result.audio_key:
         print(f"audio: s3://{result.bucket}/{result.audio_key} ({result.duration_s:.2f} s at {result.sample_rate} Hz)")
+
+
+def _print_attempts(attempts: list[Attempt], *, cache_hit: bool | None) -> None:
+    if cache_hit:
+        print("served from the cache: an identical request was synthesized before; no engine ran")
+        return
+    print("attempts:")
+    for n, a in enumerate(attempts, 1):
+        why = f"{a.code:<22} {a.message or ''}" if a.code else ""
+        print(f"  {n}. {a.engine:<9} {a.outcome:<10} {a.duration_ms:>7} ms  {why}".rstrip())
+
+
+# ---- upload and download ------------------------------------------------------------------------
+def cmd_upload(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    key = args.key or f"{storage.INBOX_PREFIX}{path.name}"
+    with target(args) as stack:
+        etag = aws.client("s3").put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())["ETag"].strip('"')
+        _say(args, f"uploaded s3://{stack.bucket}/{key}")
+        if not key.startswith(storage.INBOX_PREFIX):
+            _say(args, f"(only objects under {storage.INBOX_PREFIX} start a synthesis)")
+            return 0
+        if args.no_wait:
+            return 0
+        record = _wait_for_upload(stack.bucket, key, etag, args.timeout)
+        _print_upload(record)
+        if record.audio_key and args.out:
+            Path(args.out).write_bytes(storage.get_bytes(stack.bucket, record.audio_key))
+            _say(args, f"wrote {args.out}")
+        return 0 if record.status == "succeeded" else 1
+
+
+def _wait_for_upload(bucket: str, key: str, etag: str, timeout_s: float) -> uploads.UploadRecord:
+    """The outcome of this version of the object: outputs/<name>.json or failed/<name>.json naming its ETag."""
+    name = uploads.output_name(key)
+    candidates = (storage.output_keys(name)[1], storage.failed_key(name))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for record_key in candidates:
+            try:
+                record = uploads.UploadRecord.model_validate(storage.get_json(bucket, record_key))
+            except NotFoundError:
+                continue
+            if record.source.etag == etag and record.source.bucket == bucket:
+                return record
+        time.sleep(0.2)
+    raise SystemExit(f"tts-local: no outcome for s3://{bucket}/{key} after {timeout_s:.0f} s")
+
+
+def _print_upload(record: uploads.UploadRecord) -> None:
+    if record.status == "succeeded":
+        print(f"{record.source.key}: succeeded -> {record.audio_key} ({record.duration_s:.2f} s, "
+              f"engine {record.engine_used})")
+    else:
+        print(f"{record.source.key}: failed -> {storage.failed_key(record.name)}")
+        print(f"error {record.code}: {record.message}")
+    if record.attempts or record.cache_hit:
+        _print_attempts(record.attempts, cache_hit=record.cache_hit)
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    with target(args) as stack:
+        try:
+            data = storage.get_bytes(stack.bucket, args.key)
+        except NotFoundError:
+            print(f"tts-local: no s3://{stack.bucket}/{args.key}", file=sys.stderr)
+            return 1
+    Path(args.out).write_bytes(data)
+    _say(args, f"wrote {args.out} ({len(data)} bytes)")
+    return 0
 
 
 # ---- serve --------------------------------------------------------------------------------------
@@ -154,13 +221,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Presigned audio URLs must point at this machine's S3, where a browser can fetch them.
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{args.aws_port}"
         aws.reset_clients()
-        api = ApiServer(stack, args.port)
+        api = ApiServer(stack, args.port, api_key=args.api_key)
         api.start()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"API        {api.url}  (routes: {', '.join(f'{r.method} {r.resource}' for r in api.routes)})")
         print(f"AWS        http://127.0.0.1:{args.aws_port}  (export {ENDPOINT_ENV}=http://127.0.0.1:{args.aws_port})")
-        print(f"bucket     {stack.bucket}\nfaults     {os.environ.get(faults.ENV_VAR) or 'none'}")
+        print(f"page       {api.url}/" + ("  (API key required: --api-key)" if args.api_key else ""))
+        print(f"bucket     {stack.bucket}  (upload to inbox/: tts-local upload FILE)")
+        print(f"faults     {os.environ.get(faults.ENV_VAR) or 'none'}")
         if args.probe_interval:
             threading.Thread(target=_probe_loop, args=(stack, args.probe_interval, stop), daemon=True).start()
             print(f"probe      every {args.probe_interval:g} s (as the EventBridge schedule would)")
@@ -246,7 +315,22 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT)
     srv.add_argument("--probe-interval", type=float, metavar="SECONDS",
                      help="run the health probe on this schedule inside the local stack")
+    srv.add_argument("--api-key", help="require this x-api-key where API Gateway would (default: no key checked)")
     srv.set_defaults(func=cmd_serve)
+
+    upl = sub.add_parser("upload", parents=[stack_options],
+                         help="put a file under inbox/ (the synthesis follows, as EventBridge starts it)")
+    upl.add_argument("file", help=".txt (UTF-8 text, default voice) or .json (a request body)")
+    upl.add_argument("--key", help=f"object key (default: {storage.INBOX_PREFIX}<file name>)")
+    upl.add_argument("--no-wait", action="store_true", help="do not wait for the outcome")
+    upl.add_argument("--out", help="copy the WAV out of the local bucket to this file")
+    upl.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
+    upl.set_defaults(func=cmd_upload)
+
+    dl = sub.add_parser("download", parents=[stack_options], help="copy an object out of the local bucket")
+    dl.add_argument("key", help="e.g. outputs/NAME.wav")
+    dl.add_argument("--out", required=True)
+    dl.set_defaults(func=cmd_download)
 
     probe = sub.add_parser("probe", parents=[stack_options], help="run the health probe once")
     probe.set_defaults(func=cmd_probe)

@@ -1,5 +1,6 @@
 """`tts-local serve`'s HTTP front: API Gateway (REST, proxy integration) on 127.0.0.1, like
-`sam local start-api` without Docker. Routes come from the Api events in template.yaml."""
+`sam local start-api` without Docker. Routes, API-key requirements, CORS preflight answers and
+API Gateway's own refusals come from the Api resource and the Api events in template.yaml."""
 
 from __future__ import annotations
 
@@ -27,21 +28,53 @@ class Route:
     resource: str  # "/api/jobs/{request_id}"
     function: str  # physical function name
     pattern: re.Pattern[str]
+    api_key_required: bool = False
 
     @classmethod
-    def of(cls, method: str, resource: str, function: str) -> Route:
+    def of(cls, method: str, resource: str, function: str, api_key_required: bool = False) -> Route:
         regex = re.sub(r"\\\{(\w+)(?:\\\+)?\\\}", r"(?P<\1>[^/]+)", re.escape(resource))
-        return cls(method.upper(), resource, function, re.compile(f"^{regex}$"))
+        return cls(method.upper(), resource, function, re.compile(f"^{regex}$"), api_key_required)
+
+
+def _api_properties(stack: LocalStack) -> dict[str, Any]:
+    (api,) = resources_of_type(stack.template, "AWS::Serverless::Api").values()
+    return stack.resolver.resolve(api["Properties"])
 
 
 def routes_from_template(stack: LocalStack) -> list[Route]:
+    key_by_default = bool(_api_properties(stack).get("Auth", {}).get("ApiKeyRequired", False))
     routes = []
     for logical, spec in resources_of_type(stack.template, "AWS::Serverless::Function").items():
         for event in spec["Properties"].get("Events", {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
-                routes.append(Route.of(props["Method"], props["Path"], stack.resolver.refs[logical]))
+                auth = props.get("Auth", {})
+                # IAM-signed routes cannot be checked here; they are open locally, as with `sam local`.
+                needs_key = auth.get("ApiKeyRequired", key_by_default) and "Authorizer" not in auth
+                routes.append(Route.of(props["Method"], props["Path"], stack.resolver.refs[logical], bool(needs_key)))
     return routes
+
+
+def _unquote(value: Any) -> str:
+    """API Gateway header values in SAM are quoted literals: "'*'" -> "*"."""
+    return str(value).strip("'")
+
+
+def cors_preflight_headers(stack: LocalStack) -> dict[str, str] | None:
+    """What API Gateway's generated OPTIONS methods answer (None: the template configures no CORS)."""
+    cors = _api_properties(stack).get("Cors")
+    if not cors:
+        return None
+    names = {"AllowOrigin": "Access-Control-Allow-Origin", "AllowMethods": "Access-Control-Allow-Methods",
+             "AllowHeaders": "Access-Control-Allow-Headers", "MaxAge": "Access-Control-Max-Age"}
+    return {header: _unquote(cors[key]) for key, header in names.items() if key in cors}
+
+
+def gateway_response_headers(stack: LocalStack, kind: str) -> dict[str, str]:
+    """Headers the template adds to API Gateway's own answers (kind: DEFAULT_4XX or DEFAULT_5XX)."""
+    response = _api_properties(stack).get("GatewayResponses", {}).get(kind, {})
+    headers = response.get("ResponseParameters", {}).get("Headers", {})
+    return {name: _unquote(value) for name, value in headers.items()}
 
 
 def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, route: Route,
@@ -71,9 +104,16 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
 
 
 class ApiServer:
-    def __init__(self, stack: LocalStack, port: int) -> None:
+    """`api_key`: the key routes with ApiKeyRequired must send in x-api-key (None: no key checked,
+    as on `sam local start-api`)."""
+
+    def __init__(self, stack: LocalStack, port: int, api_key: str | None = None) -> None:
         self.stack = stack
         self.routes = routes_from_template(stack)
+        self.api_key = api_key
+        self.preflight = cors_preflight_headers(stack)
+        self.refusal_headers = {"Content-Type": "application/json"} | gateway_response_headers(stack, "DEFAULT_4XX")
+        self.failure_headers = {"Content-Type": "application/json"} | gateway_response_headers(stack, "DEFAULT_5XX")
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,9 +147,14 @@ class ApiServer:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         path = urlsplit(request.path).path
-        for route in self.routes:
-            match = route.pattern.match(path)
-            if match and route.method in (request.command, "ANY"):
+        matching = [(route, match) for route in self.routes if (match := route.pattern.match(path))]
+        if request.command == "OPTIONS" and matching and self.preflight is not None:
+            return self._send(request, 200, {"Content-Type": "application/json"} | self.preflight, b"{}")
+        for route, match in matching:
+            if route.method in (request.command, "ANY"):
+                if route.api_key_required and self.api_key is not None \
+                        and request.headers.get("x-api-key") != self.api_key:
+                    return self._send(request, 403, self.refusal_headers, b'{"message": "Forbidden"}')
                 event = proxy_event(request.command, request.path, dict(request.headers.items()), body,
                                     route, match.groupdict())
                 headers: dict[str, str] = {}
@@ -117,12 +162,10 @@ class ApiServer:
                 answer = json.loads(raw)
                 if headers.get("x-amz-function-error"):
                     # What API Gateway answers when the integration Lambda fails.
-                    return self._send(request, 502, {"Content-Type": "application/json"},
-                                      b'{"message": "Internal server error"}')
+                    return self._send(request, 502, self.failure_headers, b'{"message": "Internal server error"}')
                 return self._send_lambda(request, answer)
         # API Gateway's answer for a path or method it has no route for.
-        self._send(request, 403, {"Content-Type": "application/json"},
-                   b'{"message": "Missing Authentication Token"}')
+        self._send(request, 403, self.refusal_headers, b'{"message": "Missing Authentication Token"}')
 
     def _send_lambda(self, request: BaseHTTPRequestHandler, answer: dict[str, Any]) -> None:
         body = answer.get("body") or ""

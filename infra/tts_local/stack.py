@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,7 @@ from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
+from moto.events.models import Rule
 
 from tts_core import aws, config, jobs
 from tts_core.engine_task import engine_handler
@@ -97,6 +99,14 @@ class LocalFunction:
         return self._handler
 
 
+@dataclass(frozen=True)
+class EventDelivery:
+    function: str  # short name of the target function
+    event: dict[str, Any]
+    answer: Any
+    error: str | None  # "Unhandled" when the function failed
+
+
 class LocalStack:
     """Create with parameter overrides (as `sam deploy --parameter-overrides` would take), then use
     as a context manager. Only one local stack may run in a process at a time."""
@@ -118,11 +128,13 @@ class LocalStack:
         self.secrets = secrets or {}
         self.functions: dict[str, LocalFunction] = {}
         self.invocations: list[tuple[str, dict[str, Any]]] = []  # (short name, event), for tests
+        self.deliveries: list[EventDelivery] = []  # what the EventBridge rules delivered, for tests
         self.released = threading.Event()  # set on stop: ends hanging "timeout" faults
         self._counter = faults.InvocationCounter()
         self._mock: Any = None
         self._saved_environ: dict[str, str | None] = {}
         self._saved_invoke: Any = None
+        self._saved_send_to_targets: Any = None
         self._prefix = f"tts_local_fn_{uuid.uuid4().hex[:8]}"
         self._name_physical_ids()
 
@@ -199,6 +211,7 @@ class LocalStack:
             config.reset()
             self._create_resources()
             self._install_dispatcher()
+            self._install_event_delivery()
             self._install_service_faults()
         except BaseException:
             self.stop()
@@ -209,6 +222,9 @@ class LocalStack:
         if self._saved_invoke is not None:
             LambdaSimpleBackend.invoke = self._saved_invoke
             self._saved_invoke = None
+        if self._saved_send_to_targets is not None:
+            Rule.send_to_targets = self._saved_send_to_targets
+            self._saved_send_to_targets = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -234,7 +250,13 @@ class LocalStack:
         for parameter, value in self.secrets.items():
             r.parameters[parameter] = boto3.client("secretsmanager", region_name=REGION).create_secret(
                 Name=f"{self.stack_name}/{parameter}", SecretString=value)["ARN"]
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=self.bucket)
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=self.bucket)
+        (bucket_spec,) = resources_of_type(self.template, "AWS::S3::Bucket").values()
+        notifications = bucket_spec["Properties"].get("NotificationConfiguration", {})
+        if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=self.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
         for spec in resources_of_type(self.template, "AWS::SSM::Parameter").values():
             props = r.resolve(spec["Properties"])
             boto3.client("ssm", region_name=REGION).put_parameter(
@@ -242,6 +264,7 @@ class LocalStack:
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="tts-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         self._create_functions(role)
+        self._create_event_rules()
         for spec in resources_of_type(self.template, "AWS::Serverless::StateMachine").values():
             props = spec["Properties"]
             definition = (ROOT / props["DefinitionUri"]).read_text()
@@ -285,6 +308,19 @@ class LocalStack:
                                 Timeout=int(fn.timeout_s), MemorySize=fn.memory_mb)
         self._set_environment(environment | self.extra_environment)
 
+    def _create_event_rules(self) -> None:
+        """The functions' EventBridgeRule events (the template's patterns, Lambda targets)."""
+        events = boto3.client("events", region_name=REGION)
+        for logical, spec in resources_of_type(self.template, "AWS::Serverless::Function").items():
+            for event_name, event in spec["Properties"].get("Events", {}).items():
+                if event["Type"] != "EventBridgeRule":
+                    continue
+                rule = f"{self.resolver.refs[logical]}-{event_name}"
+                pattern = self.resolver.resolve(event["Properties"]["Pattern"])
+                events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+                target = {"Id": logical, "Arn": self.resolver.attributes[logical]["Arn"]}
+                events.put_targets(Rule=rule, Targets=[target])
+
     # ---- dispatch ----------------------------------------------------------------------------
     def _install_dispatcher(self) -> None:
         stack = self
@@ -295,6 +331,32 @@ class LocalStack:
             return stack.dispatch(function_name, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+    def _install_event_delivery(self) -> None:
+        """moto sends S3's events to EventBridge and matches the rules' patterns, but cannot deliver to
+        a Lambda target: deliver here, in-process and at once (synchronously, so tests are deterministic)."""
+        stack = self
+        self._saved_send_to_targets = Rule.send_to_targets
+
+        def send_to_targets(rule: Rule, event: dict[str, Any], transform_input: bool = True) -> None:
+            if rule.event_pattern.matches_event(event):
+                for target in rule.targets:
+                    stack.deliver(target["Arn"], event)
+
+        Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+    def deliver(self, function_arn: str, event: dict[str, Any]) -> EventDelivery:
+        """What EventBridge does for one matched event: an asynchronous invoke of the target (here, at
+        once). moto gives every event the same id and a numeric time; EventBridge gives a fresh id."""
+        event = event | {"id": str(uuid.uuid4()), "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        headers: dict[str, str] = {}
+        answer = json.loads(self.dispatch(function_arn, json.dumps(event), headers))
+        delivery = EventDelivery(function=self.functions[function_arn.rsplit(":", 1)[-1]].short_name, event=event,
+                                 answer=answer, error=headers.get("x-amz-function-error"))
+        self.deliveries.append(delivery)
+        if delivery.error:  # moto swallows whatever a delivery raises: say it where a person looks
+            print(f"tts-local: {delivery.function} failed on an event: {answer}", flush=True)
+        return delivery
 
     def _install_service_faults(self) -> None:
         # Every boto3 client made from the default session (handlers' and moto's ASL interpreter's)

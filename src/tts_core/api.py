@@ -1,18 +1,25 @@
-"""The REST API (API Gateway proxy events), on powertools' event handler.
+"""The REST API (API Gateway proxy events) and the web page, on powertools' event handler.
 
-Every error leaves as {"status": "error", "code", "message"} with the code's HTTP status."""
+Every error leaves as {"status": "error", "code", "message"} with the code's HTTP status. Request
+bodies are validated by powertools against the same pydantic models the OpenAPI document is generated
+from (`tts_core.openapi`); what the schema cannot say (content type, body size, the text limit, the
+voice catalogue) is checked here, with the same stable codes as everywhere else."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
-from pydantic import BaseModel, ConfigDict, ValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel
 
-from tts_core import config, jobs, routing, storage
-from tts_core.breaker import Route
+from tts_core import config, jobs, openapi, routing, storage
+from tts_core.api_models import ErrorBody, HealthBody, JobBody, RouteBody, RouteOverride, VoiceBody, VoicesBody
 from tts_core.config import ApiSettings
 from tts_core.errors import (
     InvalidInputError,
@@ -23,59 +30,93 @@ from tts_core.errors import (
     UnsupportedMediaTypeError,
 )
 from tts_core.jobs import Job
-from tts_core.models import parse_request
+from tts_core.models import MAX_REQUEST_BYTES, SynthesisRequest, check_limits
 from tts_core.observability import logger
 from tts_core.route_store import RouteStore, RouteStoreError
 from tts_core.voices import list_voices
 
 ENGINES = ("primary", "fallback", "offline")
-MAX_BODY_BYTES = 256 * 1024
-
-app = APIGatewayRestResolver()
+API_KEY = [{"ApiKey": []}]  # OpenAPI security requirements, as template.yaml sets them per route
+IAM = [{"IamSigV4": []}]
 
 
 def settings() -> ApiSettings:
     return config.load(ApiSettings)
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
+class DeployedCors(CORSConfig):
+    """CORS for the one origin the deployment allows (template Parameter CorsAllowOrigin). The origin
+    is read when a request arrives: the resolver is built at import, before settings may be read."""
+
+    def allowed_origin(self, extracted_origin: str) -> str | None:
+        allowed = settings().cors_allow_origin
+        if not extracted_origin:
+            return None
+        return "*" if allowed == "*" else (extracted_origin if extracted_origin == allowed else None)
+
+
+app = APIGatewayRestResolver(cors=DeployedCors(max_age=600))
+
+
+# ---- answers ------------------------------------------------------------------------------------
+def _json(status: int, body: BaseModel, *, exclude_none: bool = False) -> Response[str]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body, ensure_ascii=False))
+                    body=json.dumps(body.model_dump(mode="json", exclude_none=exclude_none), ensure_ascii=False))
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> Response:
-    return _json(status, {"status": "error", "code": code, "message": message, **extra})
+def _error(exc: TtsError) -> Response[str]:
+    return _json(exc.http_status, ErrorBody(code=exc.code, message=exc.message))
+
+
+def _documented(ok: dict[int, tuple[str, type[BaseModel]]], errors: tuple[int, ...] = ()) -> dict[int, Any]:
+    """powertools' `responses`: the OpenAPI document's answers, each with the model the code sends."""
+    answers = {status: {"description": text, "content": {"application/json": {"model": model}}}
+               for status, (text, model) in ok.items()}
+    for status in errors:
+        answers[status] = {"description": "error (see `code`)", "content": {"application/json": {"model": ErrorBody}}}
+    return answers
 
 
 @app.exception_handler(TtsError)
-def _tts_error(exc: TtsError) -> Response:
+def _tts_error(exc: TtsError) -> Response[str]:
     logger.info("request refused", extra={"code": exc.code, "error": exc.message})
-    return _error(exc.http_status, exc.code, exc.message)
+    return _error(exc)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_body(exc: RequestValidationError) -> Response[str]:
+    """powertools refused the body: say why with our codes (media type and size first, as for a valid body)."""
+    try:
+        _check_raw_body()
+    except TtsError as refused:
+        return _tts_error(refused)
+    first = exc.errors()[0]
+    if first.get("type") == "json_invalid":
+        return _tts_error(MalformedJsonError("the body is not valid JSON"))
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    return _tts_error(InvalidInputError(f"{where}: {first.get('msg', 'invalid')}"))
 
 
 @app.not_found
-def _no_route(_exc: RouteNotFound) -> Response:
-    return _error(404, "ROUTE_NOT_FOUND", f"no route {app.current_event.http_method} {app.current_event.path}")
+def _no_route(_exc: RouteNotFound) -> Response[str]:
+    event = app.current_event
+    return _json(404, ErrorBody(code="ROUTE_NOT_FOUND", message=f"no route {event.http_method} {event.path}"))
 
 
 @app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response:
+def _unexpected(exc: Exception) -> Response[str]:
     logger.exception("unexpected error")
-    return _error(500, "INTERNAL_ERROR", "the service failed unexpectedly; the request id is in the logs")
+    return _json(500, ErrorBody(code="INTERNAL_ERROR",
+                                message="the service failed unexpectedly; the request id is in the logs"))
 
 
-def _body() -> Any:
+def _check_raw_body() -> None:
     event = app.current_event
     content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
     if content_type and not content_type.split(";")[0].strip().lower().endswith("json"):
         raise UnsupportedMediaTypeError(f"send the body as application/json, not {content_type}")
-    raw = event.decoded_body or ""
-    if len(raw.encode()) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise MalformedJsonError(f"the body is not valid JSON: {exc}") from None
+    if len((event.decoded_body or "").encode()) > MAX_REQUEST_BYTES:
+        raise PayloadTooLargeError(f"the body is larger than {MAX_REQUEST_BYTES} bytes")
 
 
 def _base_url() -> str:
@@ -87,53 +128,60 @@ def _base_url() -> str:
     return f"http://{host}" if host else ""
 
 
-def _job_body(job: Job) -> dict[str, Any]:
-    body: dict[str, Any] = {"request_id": job.request_id, "status": job.status,
-                            "status_url": f"{_base_url()}/api/jobs/{job.request_id}"}
+def _job_body(job: Job) -> JobBody:
+    fields: dict[str, Any] = {"request_id": job.request_id, "status_url": f"{_base_url()}/api/jobs/{job.request_id}"}
     result = job.result
-    if result is None:
-        return body | {"status": "accepted" if job.status == "running" else job.status}
-    body |= {"engine_used": result.engine_used, "total_ms": result.total_ms,
-             "attempts": [a.model_dump(exclude_none=True) for a in result.attempts]}
+    if result is None:  # running, or ended without a record (e.g. aborted by an operator)
+        return JobBody(status="accepted" if job.status == "running" else "failed", **fields)
+    fields |= {"engine_used": result.engine_used, "total_ms": result.total_ms, "attempts": result.attempts,
+               "cache_hit": result.cache_hit}
     if result.status == "succeeded" and result.audio_key:
-        body |= {"status": "success", "duration_s": result.duration_s, "sample_rate": result.sample_rate,
-                 "audio_key": result.audio_key,
-                 "audio_url": storage.presigned_url(result.bucket, result.audio_key,
-                                                    settings().presign_expiry_seconds)}
-    else:
-        body |= {"status": "error", "code": result.error_code, "message": result.error_message}
-    return body
+        url = storage.presigned_url(result.bucket, result.audio_key, settings().presign_expiry_seconds)
+        return JobBody(status="success", duration_s=result.duration_s, sample_rate=result.sample_rate,
+                       audio_key=result.audio_key, audio_url=url, **fields)
+    return JobBody(status="error", code=result.error_code, message=result.error_message, **fields)
 
 
-@app.post("/api/synthesize")
-def synthesize() -> Response:
-    config = settings()
-    request = parse_request(_body(), max_text_chars=config.max_text_chars)
+# ---- routes -------------------------------------------------------------------------------------
+@app.post("/api/synthesize", enable_validation=True, security=API_KEY, summary="Synthesize speech",
+          description="Waits up to SyncWaitSeconds: 200 with the audio, 202 while it runs on, 502 if every "
+                      "engine failed. An identical request is served from the cache unless `cache` is false.",
+          responses=_documented({200: ("the audio is ready", JobBody), 202: ("still running: poll status_url", JobBody),
+                                 502: ("every engine failed; the attempts say why", JobBody)},
+                                (400, 404, 413, 415)))
+def synthesize(request: Annotated[SynthesisRequest, Body(description="what to say and how")]) -> Response[str]:
+    _check_raw_body()  # powertools also accepts form bodies; this API speaks JSON only
+    conf = settings()
+    request = check_limits(request, max_text_chars=conf.max_text_chars)
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
-    request_id = jobs.start(config.state_machine_arn, request, correlation_id)
+    request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
     logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,
                                             "chars": len(request.text)})
-    job = jobs.wait(config.state_machine_arn, config.bucket_name, request_id, config.sync_wait_seconds)
+    job = jobs.wait(conf.state_machine_arn, conf.bucket_name, request_id, conf.sync_wait_seconds)
     if job.status == "running":
-        return _json(202, _job_body(job))
-    return _json(200 if job.status == "succeeded" else 502, _job_body(job))
+        return _json(202, _job_body(job), exclude_none=True)
+    return _json(200 if job.status == "succeeded" else 502, _job_body(job), exclude_none=True)
 
 
-@app.get("/api/jobs/<request_id>")
-def job_status(request_id: str) -> Response:
-    config = settings()
-    job = jobs.status(config.state_machine_arn, config.bucket_name, request_id)
-    return _json(200, _job_body(job))
+@app.get("/api/jobs/<request_id>", security=API_KEY, summary="A job's status and result",
+         responses=_documented({200: ("the job (accepted, success or error)", JobBody)}, (400, 404)))
+def job_status(request_id: str) -> Response[str]:
+    conf = settings()
+    job = jobs.status(conf.state_machine_arn, conf.bucket_name, request_id)
+    return _json(200, _job_body(job), exclude_none=True)
 
 
-@app.get("/api/voices")
-def voices() -> Response:
-    return _json(200, {"voices": [v.model_dump(include={"id", "language", "gender", "description"})
-                                  | {"engines": list(ENGINES)} for v in list_voices()]})
+@app.get("/api/voices", security=API_KEY, summary="The voices, with language, gender and engines",
+         responses=_documented({200: ("the voice catalogue", VoicesBody)}))
+def voices() -> Response[str]:
+    return _json(200, VoicesBody(voices=[
+        VoiceBody(id=v.id, language=v.language, gender=v.gender, description=v.description, engines=list(ENGINES))
+        for v in list_voices()]))
 
 
-@app.get("/api/health")
-def health() -> Response:
+@app.get("/api/health", security=API_KEY, summary="The route document and each engine's state",
+         responses=_documented({200: ("the route and the engines", HealthBody)}))
+def health() -> Response[str]:
     try:
         route: dict[str, Any] = RouteStore(settings().route_parameter_name).read()[0].model_dump(mode="json")
     except RouteStoreError as exc:  # the route hint is advisory: report, never fail the health call
@@ -141,25 +189,35 @@ def health() -> Response:
         route = {"route": "primary", "reason": f"route document unreadable: {exc.code}"}
     engines = {"primary": "fallback-routed" if route["route"] == "fallback" else "in service",
                "fallback": "in service", "offline": "last resort"}
-    return _json(200, {"status": "ok", "route": route, "engines": engines})
+    return _json(200, HealthBody(route=route, engines=engines))
 
 
-class RouteOverride(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    override: Route | None
-
-
-@app.put("/api/route")
-def override_route() -> Response:
-    """Operators only (IAM auth in the template): force the route, or clear the override with null."""
-    try:
-        body = RouteOverride.model_validate(_body())
-    except ValidationError as exc:
-        raise InvalidInputError(f"override: {exc.errors()[0]['msg']}") from None
+@app.put("/api/route", enable_validation=True, security=IAM, summary="Force the route (operators, IAM-signed)",
+         responses=_documented({200: ("the new route document", RouteBody)}, (400, 415)))
+def override_route(body: Annotated[RouteOverride, Body(description="a route, or null to clear")]) -> Response[str]:
+    _check_raw_body()
     identity = app.current_event.request_context.identity
     by = f"operator:{identity.user_arn or identity.source_ip or 'unknown'}"
     doc = routing.set_override(RouteStore(settings().route_parameter_name), body.override, by=by)
-    return _json(200, {"status": "ok", "route": doc.model_dump(mode="json")})
+    return _json(200, RouteBody(route=doc))
+
+
+@app.get("/api/openapi.json", summary="This document",
+         responses={200: {"description": "the OpenAPI document", "content": {"application/json": {}}}})
+def openapi_document() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi.document())
+
+
+@app.get("/", summary="The web page", responses={200: {"description": "HTML", "content": {"text/html": {}}}})
+def page() -> Response[str]:
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=page_html(),
+                    headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+                             "Referrer-Policy": "no-referrer"})
+
+
+@cache
+def page_html() -> str:
+    return resources.files("tts_core").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -45,6 +45,14 @@ class ApiSettings(StorageSettings):
     max_text_chars: int = Field(gt=0)
     sync_wait_seconds: float = Field(ge=0, le=28)
     presign_expiry_seconds: int = Field(default=900, gt=0)
+    cors_allow_origin: str = Field(min_length=1)  # "*" or one origin, e.g. https://app.example.com
+
+
+class IngestSettings(StorageSettings):
+    """The ingest_upload function: an object under inbox/ becomes a synthesis."""
+
+    state_machine_arn: str
+    max_text_chars: int = Field(gt=0)
 
 
 class BreakerEnv(_Env):

@@ -47,6 +47,16 @@ class PayloadTooLargeError(InvalidInputError):
     http_status = 413
 
 
+class InvalidEncodingError(InvalidInputError):
+    """An upload that is binary or not UTF-8."""
+
+    code = "INVALID_ENCODING"
+
+
+class EmptyUploadError(InvalidInputError):
+    code = "EMPTY_UPLOAD"
+
+
 class TextTooLongError(InvalidInputError):
     code = "TEXT_TOO_LONG"
     http_status = 413

@@ -14,11 +14,16 @@ from pydantic import BaseModel
 
 from tts_core import aws, storage
 from tts_core.errors import InvalidInputError, NotFoundError
-from tts_core.models import SynthesisRequest, SynthesisResult
+from tts_core.models import SynthesisRequest, SynthesisResult, UploadSource
 
 JobStatus = Literal["running", "succeeded", "failed"]
-_REQUEST_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$")
+# API requests: time-sortable and random; uploads: derived from the object (see tts_core.uploads).
+_REQUEST_ID = re.compile(r"^([0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}|upload-[0-9a-f]{32})$")
 _FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "failed", "ABORTED": "failed"}
+
+
+class AlreadyStartedError(Exception):
+    """Step Functions refused a second execution of that name (the same request, seen again)."""
 
 
 class Job(BaseModel):
@@ -34,17 +39,27 @@ def new_request_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
 
 
-def execution_input(request: SynthesisRequest, request_id: str, correlation_id: str) -> dict[str, Any]:
+def execution_input(request: SynthesisRequest, request_id: str, correlation_id: str,
+                    upload: UploadSource | None = None) -> dict[str, Any]:
+    """The one input every entry point gives the state machine (`upload` is null unless it came from S3)."""
     return {"request_id": request_id, "correlation_id": correlation_id,
-            "submitted_at": datetime.now(UTC).isoformat(), "request": request.model_dump(mode="json")}
+            "submitted_at": datetime.now(UTC).isoformat(), "request": request.model_dump(mode="json"),
+            "upload": upload.model_dump(mode="json") if upload else None}
 
 
 def start(state_machine_arn: str, request: SynthesisRequest, correlation_id: str,
-          request_id: str | None = None) -> str:
+          request_id: str | None = None, upload: UploadSource | None = None) -> str:
+    """Start one execution named by the request id. Standard workflows keep names unique for 90 days,
+    so starting a name again raises AlreadyStartedError instead of synthesizing twice."""
     request_id = request_id or new_request_id()
-    aws.client("stepfunctions").start_execution(
-        stateMachineArn=state_machine_arn, name=request_id,
-        input=json.dumps(execution_input(request, request_id, correlation_id)))
+    try:
+        aws.client("stepfunctions").start_execution(
+            stateMachineArn=state_machine_arn, name=request_id,
+            input=json.dumps(execution_input(request, request_id, correlation_id, upload)))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            raise AlreadyStartedError(request_id) from exc
+        raise
     return request_id
 
 

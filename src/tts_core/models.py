@@ -11,6 +11,7 @@ from tts_core.errors import InvalidInputError, TextTooLongError
 from tts_core.voices import DEFAULT_VOICE_ID, get_voice
 
 SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
+MAX_REQUEST_BYTES = 256 * 1024  # an API body or an uploaded file
 EMOTION_DIMENSIONS = 8  # IndexTTS-2: happy, angry, sad, afraid, disgusted, melancholic, surprised, calm
 
 Style = Literal["default", "emotional", "narration"]
@@ -41,6 +42,7 @@ class SynthesisRequest(BaseModel):
     style: Style = "default"
     profile: Profile | None = None  # None: the primary's configured default
     emotion: Emotion | None = None
+    cache: bool = True  # False: always synthesize, never serve (or store) this request from the cache
 
     @field_validator("text")
     @classmethod
@@ -71,10 +73,24 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidInputError(f"{where}: {first['msg']}") from None
+    return check_limits(request, max_text_chars=max_text_chars)
+
+
+def check_limits(request: SynthesisRequest, *, max_text_chars: int) -> SynthesisRequest:
+    """What the schema alone cannot say: the deployment's text limit and the voice catalogue."""
     if len(request.text) > max_text_chars:
         raise TextTooLongError(f"text has {len(request.text)} characters; the limit is {max_text_chars}")
     get_voice(request.voice)  # raises VoiceNotFoundError
     return request
+
+
+class UploadSource(BaseModel):
+    """The object under inbox/ that a synthesis came from; `name` (sanitised) names its outputs."""
+
+    bucket: str
+    key: str
+    etag: str
+    name: str
 
 
 class EngineTask(BaseModel):
@@ -96,6 +112,7 @@ class EngineOutput(BaseModel):
     sample_rate: int
     duration_s: float
     engine_ms: int
+    cached: bool = False  # served from the cache: no engine ran for this request
 
 
 class Attempt(BaseModel):
@@ -125,3 +142,4 @@ class SynthesisResult(BaseModel):
     attempts: list[Attempt]
     total_ms: int
     request: SynthesisRequest
+    cache_hit: bool = False

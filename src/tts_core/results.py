@@ -8,10 +8,10 @@ from typing import Any, Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
-from tts_core import routing, storage
+from tts_core import cache, routing, storage, uploads
 from tts_core.attempts import read_attempts
 from tts_core.config import ResultSettings
-from tts_core.models import EngineOutput, SynthesisRequest, SynthesisResult
+from tts_core.models import EngineOutput, SynthesisRequest, SynthesisResult, UploadSource
 from tts_core.observability import logger, metrics
 from tts_core.route_store import RouteStore
 
@@ -28,6 +28,7 @@ class RecordTask(BaseModel):
     request: SynthesisRequest
     submitted_at: str
     engine_result: EngineOutput | None = None
+    upload: UploadSource | None = None  # set when the request came from an object under inbox/
 
 
 def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult:
@@ -39,7 +40,8 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
         result = SynthesisResult(
             request_id=task.request_id, correlation_id=task.correlation_id, status="succeeded",
             engine_used=out.engine, bucket=out.bucket, audio_key=out.audio_key, sample_rate=out.sample_rate,
-            duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request)
+            duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request,
+            cache_hit=out.cached)
     else:
         summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
         result = SynthesisResult(
@@ -48,12 +50,24 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
             error_message=f"every engine failed ({summary})", attempts=attempts, total_ms=total_ms,
             request=task.request)
     storage.put_json(settings.bucket_name, storage.result_key(task.request_id), result.model_dump(mode="json"))
+    if task.upload is not None:
+        uploads.record_outcome(result, task.upload)
+    if task.engine_result is not None:
+        _keep_in_cache(task.request, task.engine_result, settings)
     _emit_metrics(result)
     _passive_signal(result, settings)
     logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
                                            "attempts": len(attempts), "total_ms": total_ms,
-                                           "error_code": result.error_code})
+                                           "error_code": result.error_code, "cache_hit": result.cache_hit})
     return result
+
+
+def _keep_in_cache(request: SynthesisRequest, output: EngineOutput, settings: ResultSettings) -> None:
+    """The cache is an optimisation: failing to store an entry never fails the request."""
+    try:
+        cache.store(request, output, settings)
+    except Exception:
+        logger.exception("could not store the audio in the cache")
 
 
 def _emit_metrics(result: SynthesisResult) -> None:
@@ -61,6 +75,7 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=int(result.status == "failed"))
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=len(result.attempts))
+    metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=int(result.cache_hit))
     metrics.add_metric(name="Failovers", unit=MetricUnit.Count,
                        value=int(result.engine_used not in (None, "primary")))
     metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=result.total_ms)

@@ -12,6 +12,10 @@ from tts_core.errors import NotFoundError, StorageError
 
 AUDIO_PREFIX = "audio/"
 RESULTS_PREFIX = "results/"
+CACHE_PREFIX = "cache/"
+INBOX_PREFIX = "inbox/"  # uploads: the only prefix that starts a synthesis (the EventBridge rule's filter)
+OUTPUTS_PREFIX = "outputs/"
+FAILED_PREFIX = "failed/"
 
 
 def audio_key(request_id: str, engine: str) -> str:
@@ -21,6 +25,21 @@ def audio_key(request_id: str, engine: str) -> str:
 
 def result_key(request_id: str) -> str:
     return f"{RESULTS_PREFIX}{request_id}.json"
+
+
+def cache_keys(engine: str, digest: str) -> tuple[str, str]:
+    """(WAV, metadata) of one cache entry: content-addressed by the request's digest, per engine."""
+    base = f"{CACHE_PREFIX}{engine}/{digest}"
+    return f"{base}.wav", f"{base}.json"
+
+
+def output_keys(name: str) -> tuple[str, str]:
+    """(WAV, record) of an upload that was synthesized; `name` is already sanitised."""
+    return f"{OUTPUTS_PREFIX}{name}.wav", f"{OUTPUTS_PREFIX}{name}.json"
+
+
+def failed_key(name: str) -> str:
+    return f"{FAILED_PREFIX}{name}.json"
 
 
 def put_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
@@ -48,6 +67,47 @@ def get_bytes(bucket: str, key: str) -> bytes:
 
 def get_json(bucket: str, key: str) -> dict[str, Any]:
     return json.loads(get_bytes(bucket, key))
+
+
+def get_object(bucket: str, key: str, *, etag: str | None = None) -> bytes:
+    """The object's bytes; with `etag`, only that version of it (NotFoundError if it changed or went)."""
+    if etag is None:
+        return get_bytes(bucket, key)
+    try:
+        return aws.client("s3").get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "PreconditionFailed", "412"):
+            raise NotFoundError(f"s3://{bucket}/{key} with ETag {etag} does not exist") from exc
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+
+
+def exists(bucket: str, key: str) -> bool:
+    try:
+        aws.client("s3").head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return False
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+
+
+def copy(bucket: str, source_key: str, key: str) -> None:
+    """A server-side copy: audio never passes through the Lambda."""
+    try:
+        aws.client("s3").copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key})
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"could not copy s3://{bucket}/{source_key} to {key}: {exc}") from exc
+
+
+def delete(bucket: str, key: str) -> None:
+    try:
+        aws.client("s3").delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"could not delete s3://{bucket}/{key}: {exc}") from exc
 
 
 def presigned_url(bucket: str, key: str, expires_s: int) -> str:

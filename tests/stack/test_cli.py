@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +17,6 @@ from tts_core.audio import wav_info
 
 pytestmark = pytest.mark.stack
 TTS_LOCAL = str(Path(sys.executable).parent / "tts-local")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -57,21 +49,8 @@ def test_bad_input_and_bad_fault_spec_are_refused_before_any_work() -> None:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[str, str]]:
-    api_port, aws_port = free_port(), free_port()
-    server = subprocess.Popen([TTS_LOCAL, "serve", "--port", str(api_port), "--aws-port", str(aws_port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        assert server.stdout is not None
-        for line in server.stdout:
-            if line.strip() == "ready":
-                break
-            assert time.monotonic() < deadline, "serve did not start"
-        yield f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}"
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
+def served(tts_local_serve) -> tuple[str, str]:
+    return tts_local_serve()
 
 
 def test_commands_talk_to_a_running_serve(served: tuple[str, str], tmp_path: Path) -> None:
@@ -89,7 +68,7 @@ def test_commands_talk_to_a_running_serve(served: tuple[str, str], tmp_path: Pat
         assert json.loads(answer.read())["engine_used"] == "offline"
 
 
-def test_an_explicit_endpoint_that_does_not_answer_is_an_error() -> None:
+def test_an_explicit_endpoint_that_does_not_answer_is_an_error(free_port) -> None:
     done = run("synthesize", "hi", env={"TTS_LOCAL_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
     assert done.returncode != 0 and "nothing answers" in done.stderr
 
@@ -104,7 +83,7 @@ def test_probe_and_route_commands(tmp_path: Path) -> None:
     assert done.returncode == 0 and doc["consecutive_failures"] == 1 and doc["last_probe_at"]
 
 
-def test_serve_runs_the_probe_on_its_schedule() -> None:
+def test_serve_runs_the_probe_on_its_schedule(free_port) -> None:
     api_port, aws_port = free_port(), free_port()
     server = subprocess.Popen([TTS_LOCAL, "serve", "--port", str(api_port), "--aws-port", str(aws_port),
                                "--probe-interval", "0.5", "-p", "BreakerFailureThreshold=2"],
@@ -122,3 +101,37 @@ def test_serve_runs_the_probe_on_its_schedule() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
+
+
+def test_upload_on_a_fresh_stack_waits_for_the_outcome(tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("你好。Uploaded from the command line.", encoding="utf-8")
+    out = tmp_path / "note.wav"
+    done = run("upload", str(note), "--out", str(out))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "inbox/note.txt: succeeded -> outputs/note.wav" in done.stdout and "engine offline" in done.stdout
+    assert "MODEL_UNAVAILABLE" in done.stdout  # the failover is printed as for `synthesize`
+    assert wav_info(out.read_bytes()).sample_rate == 22050
+
+
+def test_upload_to_a_running_serve_then_download_and_a_bad_upload(served: tuple[str, str], tmp_path: Path) -> None:
+    _, endpoint = served
+    env = {"TTS_LOCAL_ENDPOINT": endpoint}
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"text": "Hello again.", "voice": "en-male"}))
+    done = run("upload", str(request), "--key", "inbox/greetings/hello.json", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "-> outputs/greetings_hello.wav" in done.stdout
+
+    out = tmp_path / "back.wav"
+    done = run("download", "outputs/greetings_hello.wav", "--out", str(out), env=env)
+    assert done.returncode == 0 and wav_info(out.read_bytes()).channels == 1
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"text": ')
+    done = run("upload", str(broken), env=env)
+    assert done.returncode == 1 and "failed -> failed/broken.json" in done.stdout
+    assert "error MALFORMED_JSON" in done.stdout
+    done = run("download", "outputs/nothing.wav", "--out", str(out), env=env)
+    assert done.returncode == 1 and "no s3://" in done.stderr

@@ -77,3 +77,23 @@ def test_record_result_event_writes_the_record(local_stack, load_event) -> None:
         assert error is None and output["status"] == "succeeded"
         assert [a["engine"] for a in output["attempts"]] == ["primary", "fallback", "offline"]
         assert storage.get_json(stack.bucket, storage.result_key(event["request_id"]))["engine_used"] == "offline"
+
+
+def test_cache_lookup_event_is_a_miss_on_an_empty_cache_then_a_hit(local_stack, load_event) -> None:
+    event = load_event("cache_lookup.json")
+    with local_stack(engines={"primary": ToneEngine("primary")}) as stack:
+        miss, error = invoke(stack, "cache_lookup", event)
+        assert error is None and miss["hit"] is False and miss["key"].startswith("cache/primary/")
+
+        stack.wait(stack.submit(SynthesisRequest.model_validate(event["request"])))
+        hit, error = invoke(stack, "cache_lookup", event)
+        assert error is None and hit["hit"] is True and hit["key"] == miss["key"]
+        assert hit["output"]["cached"] is True and hit["output"]["engine"] == "primary"
+
+
+def test_api_event_for_an_unknown_path_is_route_not_found(local_stack, load_event) -> None:
+    event = load_event("api_voices.json") | {"path": "/api/nothing", "resource": "/api/nothing"}
+    with local_stack() as stack:
+        answer, error = invoke(stack, "api", event)
+        assert error is None and answer["statusCode"] == 404
+        assert json.loads(answer["body"])["code"] == "ROUTE_NOT_FOUND"

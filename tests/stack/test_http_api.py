@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -15,19 +17,38 @@ from tts_core import storage
 from tts_core.audio import read_wav
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
+from tts_local.template import ROOT
 
 pytestmark = pytest.mark.stack
 
 
-@pytest.fixture
-def api(local_stack) -> Iterator[tuple[ApiServer, Any]]:
-    with local_stack(engines={"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}) as stack:
-        server = ApiServer(stack, port=0)
+@contextmanager
+def serving(local_stack, api_key: str | None = None, engines: dict | None = None,
+            **parameters: str) -> Iterator[tuple[ApiServer, Any]]:
+    engines = engines or {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
+    with local_stack(engines=engines, **parameters) as stack:
+        server = ApiServer(stack, port=0, api_key=api_key)
         server.start()
         try:
             yield server, stack
         finally:
             server.stop()
+
+
+@pytest.fixture
+def api(local_stack) -> Iterator[tuple[ApiServer, Any]]:
+    with serving(local_stack) as served:
+        yield served
+
+
+def fetch(server: ApiServer, method: str, path: str, headers: dict[str, str] | None = None,
+          body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(server.url + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, dict(answer.headers.items()), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers.items()), error.read()
 
 
 def call(server: ApiServer, method: str, path: str, body: bytes | None = None,
@@ -125,3 +146,89 @@ def test_bad_override_is_refused(api, body: bytes) -> None:
     server, _ = api
     status, answer = call(server, "PUT", "/api/route", body)
     assert (status, answer["code"]) == (400, "INVALID_INPUT")
+
+
+def test_slow_synthesis_answers_202_then_the_job_is_polled_to_success(local_stack) -> None:
+    slow = {"primary": ToneEngine("primary", seconds_per_char=0.1)}
+    with serving(local_stack, engines=slow, SyncWaitSeconds="0") as (server, _):
+        status, body = call(server, "POST", "/api/synthesize", json.dumps({"text": "Take your time."}).encode())
+        assert status == 202 and body["status"] == "accepted" and "audio_url" not in body, body
+        assert body["status_url"] == f"{server.url}/api/jobs/{body['request_id']}"
+
+        deadline = time.monotonic() + 30
+        while body["status"] == "accepted" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status, body = call(server, "GET", f"/api/jobs/{body['request_id']}")
+        assert status == 200 and body["status"] == "success" and body["engine_used"] == "primary"
+
+
+def test_every_engine_failing_answers_502_with_the_attempts(local_stack, monkeypatch) -> None:
+    monkeypatch.setenv("TTS_LOCAL_FAULTS", "primary=error,fallback=error,offline=error")
+    with serving(local_stack) as (server, _):
+        status, body = call(server, "POST", "/api/synthesize", json.dumps({"text": "hi"}).encode())
+
+        assert (status, body["status"], body["code"]) == (502, "error", "ALL_ENGINES_FAILED")
+        assert [a["engine"] for a in body["attempts"]] == ["primary", "fallback", "offline"]
+        assert "audio_url" not in body
+
+
+def test_an_unexpected_failure_is_internal_error_without_a_traceback(local_stack, monkeypatch) -> None:
+    with serving(local_stack) as (server, _):
+        monkeypatch.setenv("TTS_LOCAL_FAULTS", "stepfunctions=unavailable")
+        status, body = call(server, "POST", "/api/synthesize", json.dumps({"text": "hi"}).encode())
+        assert (status, body["code"]) == (500, "INTERNAL_ERROR") and "Traceback" not in body["message"]
+
+        monkeypatch.setenv("TTS_LOCAL_FAULTS", "ssm=unavailable")
+        status, body = call(server, "GET", "/api/health")
+        assert status == 200 and body["route"]["route"] == "primary" and "unreadable" in body["route"]["reason"]
+
+
+def test_identical_requests_are_served_from_the_cache_unless_the_request_opts_out(api) -> None:
+    server, stack = api
+    request = {"text": "Say it once.", "voice": "en-female"}
+    _, first = call(server, "POST", "/api/synthesize", json.dumps(request).encode())
+    _, second = call(server, "POST", "/api/synthesize", json.dumps(request).encode())
+    _, opted_out = call(server, "POST", "/api/synthesize", json.dumps(request | {"cache": False}).encode())
+
+    assert (first["cache_hit"], second["cache_hit"], opted_out["cache_hit"]) == (False, True, False)
+    assert second["status"] == "success" and second["attempts"] == [] and second["engine_used"] == "primary"
+    assert "Signature=" in second["audio_url"]
+    assert len(stack.function("primary").engine.calls) == 2
+
+
+def test_the_page_and_the_openapi_document_need_no_key_and_the_api_does(local_stack) -> None:
+    with serving(local_stack, api_key="local-key") as (server, _):
+        status, headers, page = fetch(server, "GET", "/")
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        assert b'id="synthesize"' in page and b"x-api-key" in page
+
+        status, headers, document = fetch(server, "GET", "/api/openapi.json")
+        assert status == 200 and headers["Content-Type"] == "application/json"
+        assert document.decode() == (ROOT / "docs" / "openapi.json").read_text()
+
+        assert fetch(server, "GET", "/api/voices")[:1] == (403,)
+        assert json.loads(fetch(server, "GET", "/api/voices", {"x-api-key": "wrong"})[2]) == {"message": "Forbidden"}
+        status, _, voices = fetch(server, "GET", "/api/voices", {"x-api-key": "local-key"})
+        assert status == 200 and json.loads(voices)["voices"]
+
+
+def test_cors_preflight_and_answers_carry_the_allowed_origin(local_stack) -> None:
+    with serving(local_stack, CorsAllowOrigin="https://app.example.com") as (server, _):
+        status, headers, _ = fetch(server, "OPTIONS", "/api/synthesize",
+                                   {"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST"})
+        assert status == 200 and headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        assert "X-Api-Key" in headers["Access-Control-Allow-Headers"]
+        assert "POST" in headers["Access-Control-Allow-Methods"]
+
+        _, headers, _ = fetch(server, "GET", "/api/voices", {"Origin": "https://app.example.com"})
+        assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        _, headers, _ = fetch(server, "GET", "/api/voices", {"Origin": "https://evil.example.net"})
+        assert "Access-Control-Allow-Origin" not in headers
+        _, headers, _ = fetch(server, "GET", "/api/nothing", {"Origin": "https://app.example.com"})
+        assert headers["Access-Control-Allow-Origin"] == "https://app.example.com"  # API Gateway's own refusals too
+
+
+def test_any_origin_by_default(api) -> None:
+    server, _ = api
+    _, headers, _ = fetch(server, "GET", "/api/health", {"Origin": "https://anywhere.example.org"})
+    assert headers["Access-Control-Allow-Origin"] == "*"

@@ -1,0 +1,105 @@
+"""The web page as a person uses it: Debian's Chromium (headless, driven by selenium through
+chromedriver) against `tts-local serve`, which checks the API key where API Gateway would and
+answers 202 at once (SyncWaitSeconds=0) so the page must show progress and poll.
+
+No engine doubles here: the serve process runs the real handlers, so on this machine the primary has
+no weights, the fallback no key, and eSpeak NG speaks; the page must say so plainly."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tts_core.audio import wav_info
+
+pytestmark = pytest.mark.browser
+
+API_KEY = "local-test-key"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TEXT = "你好，世界。Hello from the browser."
+# Records every state the page shows, so a test can tell that progress was visible while it polled.
+RECORD_STATES = """
+window.seen = [];
+const note = () => window.seen.push([document.body.dataset.state, document.getElementById("status").textContent,
+                                     !document.getElementById("progress").hidden].join("|"));
+new MutationObserver(note).observe(document.body, {attributes: true, childList: true, characterData: true,
+                                                   subtree: true});
+"""
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and chromedriver, "Debian's chromium and chromium-driver are missing: `make test` installs them"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def text_of(driver: WebDriver, element_id: str) -> str:
+    return driver.find_element(By.ID, element_id).text
+
+
+def test_page_synthesizes_mixed_text_shows_the_failover_and_plays_a_wav(tts_local_serve, browser) -> None:
+    api_url, _ = tts_local_serve("--api-key", API_KEY, "-p", "SyncWaitSeconds=0")
+    browser.get(f"{api_url}/")
+    wait = WebDriverWait(browser, 30)
+
+    # Without the key the API refuses the voice list, and the page says what to do.
+    wait.until(lambda d: "API key" in text_of(d, "error"))
+    browser.find_element(By.ID, "api-key").send_keys(API_KEY)
+    browser.find_element(By.ID, "save-key").click()
+    wait.until(lambda d: len(Select(d.find_element(By.ID, "voice")).options) >= 4)
+    assert browser.execute_script("return localStorage.getItem('tts.apiKey')") == API_KEY
+    Select(browser.find_element(By.ID, "voice")).select_by_value("zh-female")
+    Select(browser.find_element(By.ID, "style")).select_by_value("narration")
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys(TEXT)
+    assert box.get_attribute("value") == TEXT
+
+    browser.execute_script(RECORD_STATES)
+    browser.find_element(By.ID, "synthesize").click()
+    WebDriverWait(browser, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+                                     in ("done", "error"))
+
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", text_of(browser, "error")
+    seen = browser.execute_script("return window.seen")
+    assert any(s.startswith("running|running on the service (") and s.endswith("|true") for s in seen), seen
+
+    # The engine that spoke and the failover, plainly.
+    assert text_of(browser, "engine") == "offline"
+    failover = text_of(browser, "failover")
+    assert "primary failed (MODEL_UNAVAILABLE)" in failover, failover
+    assert "fallback failed (ENGINE_NOT_CONFIGURED)" in failover and "offline succeeded" in failover
+    rows = browser.find_elements(By.CSS_SELECTOR, "#attempts tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows] == ["primary", "fallback", "offline"]
+
+    # The browser fetched and decoded the audio ...
+    wait.until(lambda d: d.execute_script(
+        "const a = document.getElementById('audio'); return a.readyState >= 1 && a.duration > 0"))
+    duration = browser.execute_script("return document.getElementById('audio').duration")
+    src = browser.execute_script("return document.getElementById('audio').currentSrc")
+    # ... and it is a contract WAV (the same URL, fetched again here).
+    with urllib.request.urlopen(src, timeout=10) as answer:
+        wav = answer.read()
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
+    info = wav_info(wav)
+    assert (info.sample_rate, info.channels) == (22050, 1)
+    assert duration == pytest.approx(info.duration_s, abs=0.05) and duration > 0.5
