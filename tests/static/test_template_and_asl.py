@@ -154,3 +154,30 @@ def test_sam_validate_lint_accepts_the_template() -> None:
                          capture_output=True, text=True, check=False,
                          env={"SAM_CLI_TELEMETRY": "0", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def _metric_names_emitted() -> set[str]:
+    code = "\n".join(p.read_text() for p in (ROOT / "src" / "tts_core").rglob("*.py"))
+    return set(re.findall(r'add_metric\(\s*name="(\w+)"', code))
+
+
+def test_alarms_watch_metrics_the_code_emits() -> None:
+    emitted = _metric_names_emitted()
+    for name, alarm in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm").items():
+        props = alarm["Properties"]
+        if props.get("Namespace") != "TextToSpeech" and "Metrics" not in props:
+            continue  # an AWS metric (e.g. SQS), not one of ours
+        names = [props["MetricName"]] if "MetricName" in props else [
+            m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m]
+        assert set(names) <= emitted, f"{name} watches {set(names) - emitted}, which nothing emits"
+
+
+def test_dashboard_is_valid_json_over_emitted_metrics() -> None:
+    stack = LocalStack()
+    (dashboard,) = resources_of_type(TEMPLATE, "AWS::CloudWatch::Dashboard").values()
+    for alarm in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm"):
+        stack.resolver.attributes[alarm] = {"Arn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}"}
+    body = json.loads(stack.resolver.resolve(dashboard["Properties"]["DashboardBody"]))
+    named = {row[1] for widget in body["widgets"] if widget["type"] == "metric"
+             for row in widget["properties"]["metrics"] if row[0] == "TextToSpeech"}
+    assert named and named <= _metric_names_emitted()
