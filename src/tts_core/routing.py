@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import BaseModel, ConfigDict
 
 from tts_core import aws, breaker
@@ -19,7 +19,7 @@ from tts_core.config import BreakerEnv, ProbeSettings
 from tts_core.engines import Deadline, run_with_deadline
 from tts_core.errors import EngineTimeoutError
 from tts_core.models import EngineTask, SynthesisRequest, SynthesisResult
-from tts_core.observability import logger, metrics
+from tts_core.observability import METRICS_NAMESPACE, SERVICE, logger, metrics
 from tts_core.route_store import RouteStore
 
 # Short, mixed-language, and through the real engine: what users send, at the smallest cost.
@@ -82,10 +82,17 @@ def set_override(store: RouteStore, override: Route | None, by: str, clock: Cloc
     return transition.after
 
 
+def _breaker_metric(name: str, value: float) -> None:
+    # Its own EMF line, dimensioned by service only: the record step that carries the passive signal
+    # has an `engine` dimension on its metrics, and the BreakerOpen alarm must see every datapoint.
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE) as metric:
+        metric.add_dimension(name="service", value=SERVICE)
+
+
 def _report(transition: Transition) -> None:
-    metrics.add_metric(name="BreakerOpen", unit=MetricUnit.Count, value=int(transition.new_state == "open"))
+    _breaker_metric("BreakerOpen", int(transition.new_state == "open"))
     if transition.route_changed or transition.state_changed:
-        metrics.add_metric(name="RouteChanged", unit=MetricUnit.Count, value=int(transition.route_changed))
+        _breaker_metric("RouteChanged", int(transition.route_changed))
         logger.warning("route changed" if transition.route_changed else "breaker state changed", extra={
             "old_route": transition.old_route, "new_route": transition.new_route,
             "old_state": transition.old_state, "new_state": transition.new_state, "reason": transition.reason})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -35,7 +36,8 @@ def primary_calls(stack) -> int:
 
 def test_probe_opens_the_breaker_and_routes_back_on_its_own(local_stack, monkeypatch, load_event) -> None:
     monkeypatch.setenv("TTS_LOCAL_FAULTS", "primary=error")
-    with local_stack(engines=engines(), **BREAKER) as stack:
+    # A cool-down long enough that the request below cannot outlast it on a busy machine.
+    with local_stack(engines=engines(), **(BREAKER | {"BreakerBaseCooldownSeconds": "4"})) as stack:
         first = stack.invoke("health_probe", load_event("schedule.json"))
         assert (first["state"], first["route"], first["consecutive_failures"]) == ("closed", "primary", 1)
         second = stack.invoke("health_probe", load_event("schedule.json"))
@@ -50,7 +52,8 @@ def test_probe_opens_the_breaker_and_routes_back_on_its_own(local_stack, monkeyp
         monkeypatch.delenv("TTS_LOCAL_FAULTS")
         still_cooling = stack.invoke("health_probe", load_event("schedule.json"))
         assert still_cooling["state"] == "open"  # a success inside the cool-down does not count
-        time.sleep(1.1)
+        cooldown_until = datetime.fromisoformat(still_cooling["cooldown_until"])
+        time.sleep(max(0.0, (cooldown_until - datetime.now(UTC)).total_seconds()) + 0.2)
         recovered = stack.invoke("health_probe", load_event("schedule.json"))
         assert (recovered["state"], recovered["route"]) == ("closed", "primary")
 

@@ -158,7 +158,7 @@ def test_sam_validate_lint_accepts_the_template() -> None:
 
 def _metric_names_emitted() -> set[str]:
     code = "\n".join(p.read_text() for p in (ROOT / "src" / "tts_core").rglob("*.py"))
-    return set(re.findall(r'add_metric\(\s*name="(\w+)"', code))
+    return set(re.findall(r'add_metric\(\s*name="(\w+)"', code)) | set(re.findall(r'_breaker_metric\("(\w+)"', code))
 
 
 def test_alarms_watch_metrics_the_code_emits() -> None:
