@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from pydantic import BaseModel, ConfigDict
 
 from tts_core import aws, breaker
@@ -85,8 +85,9 @@ def set_override(store: RouteStore, override: Route | None, by: str, clock: Cloc
 def _breaker_metric(name: str, value: float) -> None:
     # Its own EMF line, dimensioned by service only: the record step that carries the passive signal
     # has an `engine` dimension on its metrics, and the BreakerOpen alarm must see every datapoint.
-    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
+    breaker_metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    breaker_metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    breaker_metrics.flush_metrics()
 
 
 def _report(transition: Transition) -> None:
