@@ -29,6 +29,7 @@ import statistics
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
@@ -173,7 +174,7 @@ def part_load(requests: int, concurrency: int) -> None:
         for t in threads:
             t.join()
         seconds = time.monotonic() - started
-        ids = [a[1]["request_id"] for a in answers]
+        ids = [a[1]["request_id"] for a in answers if "request_id" in a[1]]
         recorded = sum(1 for i in ids if storage.get_json(s.bucket, storage.result_key(i))["status"] == "succeeded")
         server.stop()
     statuses = {code: sum(1 for a in answers if a[0] == code) for code in sorted({a[0] for a in answers})}

@@ -6,11 +6,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tts_core import config
 from tts_core.config import ResultSettings
-from tts_core.observability import logger, metrics
+from tts_core.observability import logger
 from tts_core.results import RecordTask, record_result
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = RecordTask.model_validate(event)

@@ -63,6 +63,12 @@ class LocalContext:
 
 
 @dataclass
+class _Environment:
+    handler: Handler
+    busy: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class LocalFunction:
     logical_id: str
     name: str
@@ -73,7 +79,8 @@ class LocalFunction:
     memory_mb: int
     environment: dict[str, str]
     engine: Engine | None = None  # a test double standing in for this function's engine
-    _handler: Handler | None = None
+    _environments: list[_Environment] = field(default_factory=list)
+    _pool_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def short_name(self) -> str:
@@ -84,19 +91,32 @@ class LocalFunction:
         """The name faults and the CLI use: the function's folder without `synthesize_`."""
         return code_dir.name.removeprefix("synthesize_")
 
-    def handler(self, module_prefix: str) -> Handler:
-        if self._handler is None and self.engine is not None:
-            self._handler = engine_handler(lambda: self.engine)  # type: ignore[arg-type,return-value]
-        if self._handler is None:
-            module_name, _, attr = self.handler_path.rpartition(".")
-            path = self.code_dir / f"{module_name.replace('.', '/')}.py"
-            spec = importlib.util.spec_from_file_location(f"{module_prefix}_{self.code_dir.name}", path)
-            if spec is None or spec.loader is None:
-                raise RuntimeError(f"cannot load handler {path}")
-            module: ModuleType = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            self._handler = getattr(module, attr)
-        return self._handler
+    @contextmanager
+    def execution_environment(self, module_prefix: str) -> Iterator[Handler]:
+        """A free execution environment for one invocation, as Lambda gives: never two invocations at
+        once in one environment; a new one (a cold start: the handler loaded anew) when all are busy."""
+        with self._pool_lock:
+            free = next((env for env in self._environments if env.busy.acquire(blocking=False)), None)
+            if free is None:
+                free = _Environment(self._load_handler(f"{module_prefix}_{len(self._environments)}"))
+                free.busy.acquire()
+                self._environments.append(free)
+        try:
+            yield free.handler
+        finally:
+            free.busy.release()
+
+    def _load_handler(self, module_name_prefix: str) -> Handler:
+        if self.engine is not None:
+            return engine_handler(lambda: self.engine)  # type: ignore[arg-type,return-value]
+        module_name, _, attr = self.handler_path.rpartition(".")
+        path = self.code_dir / f"{module_name.replace('.', '/')}.py"
+        spec = importlib.util.spec_from_file_location(f"{module_name_prefix}_{self.code_dir.name}", path)
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load handler {path}")
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, attr)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -376,7 +396,8 @@ class LocalStack:
             context = LocalContext(function_name=fn.name, invoked_function_arn=fn.arn,
                                    memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
             try:
-                return json.dumps(fn.handler(self._prefix)(event, context)).encode()
+                with fn.execution_environment(self._prefix) as handler:
+                    return json.dumps(handler(event, context)).encode()
             except Exception as exc:  # what the Lambda runtime reports for an unhandled exception
                 error = (type(exc).__name__, str(exc))
         response_headers["x-amz-function-error"] = "Unhandled"

@@ -7,14 +7,19 @@ voice catalogue) is checked here, with the same stable codes as everywhere else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import threading
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
 
@@ -22,6 +27,7 @@ from tts_core import config, jobs, openapi, routing, storage
 from tts_core.api_models import ErrorBody, HealthBody, JobBody, RouteBody, RouteOverride, VoiceBody, VoicesBody
 from tts_core.config import ApiSettings
 from tts_core.errors import (
+    InvalidEncodingError,
     InvalidInputError,
     MalformedJsonError,
     NotFoundError,
@@ -60,8 +66,10 @@ app = APIGatewayRestResolver(cors=DeployedCors(max_age=600))
 
 # ---- answers ------------------------------------------------------------------------------------
 def _json(status: int, body: BaseModel, *, exclude_none: bool = False) -> Response[str]:
+    text = json.dumps(body.model_dump(mode="json", exclude_none=exclude_none), ensure_ascii=False)
+    # Messages may quote what was sent (a voice id, a field name): never as markup a browser would parse.
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=json.dumps(body.model_dump(mode="json", exclude_none=exclude_none), ensure_ascii=False))
+                    body=text.replace("<", "\\u003c").replace(">", "\\u003e"))
 
 
 def _error(exc: TtsError) -> Response[str]:
@@ -83,18 +91,35 @@ def _tts_error(exc: TtsError) -> Response[str]:
     return _error(exc)
 
 
-@app.exception_handler(RequestValidationError)
-def _invalid_body(exc: RequestValidationError) -> Response[str]:
+@app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
+def _invalid_body(exc: RequestValidationError | RequestUnsupportedContentType) -> Response[str]:
     """powertools refused the body: say why with our codes (media type and size first, as for a valid body)."""
     try:
         _check_raw_body()
     except TtsError as refused:
         return _tts_error(refused)
+    if isinstance(exc, RequestUnsupportedContentType):  # a JSON type powertools does not parse (+json, case)
+        return _tts_error(UnsupportedMediaTypeError("send the body as application/json"))
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         return _tts_error(MalformedJsonError("the body is not valid JSON"))
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     return _tts_error(InvalidInputError(f"{where}: {first.get('msg', 'invalid')}"))
+
+
+@app.exception_handler([ValueError, RecursionError])
+def _unparsable_body(exc: ValueError | RecursionError) -> Response[str]:
+    """powertools could not decode the body (not UTF-8, a multipart type without a boundary) or parse it
+    (nested too deeply for json): refuse the body as for any other; anything else stays unexpected."""
+    try:
+        _check_raw_body()
+        if isinstance(exc, RecursionError):
+            json.loads(app.current_event.decoded_body or "null")
+    except TtsError as refused:
+        return _tts_error(refused)
+    except RecursionError:
+        return _tts_error(MalformedJsonError("the body nests too deeply to parse"))
+    return _unexpected(exc)  # raised by something else than the body
 
 
 @app.not_found
@@ -115,8 +140,25 @@ def _check_raw_body() -> None:
     content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
     if content_type and not content_type.split(";")[0].strip().lower().endswith("json"):
         raise UnsupportedMediaTypeError(f"send the body as application/json, not {content_type}")
-    if len((event.decoded_body or "").encode()) > MAX_REQUEST_BYTES:
+    raw = _raw_body()
+    if len(raw) > MAX_REQUEST_BYTES:
         raise PayloadTooLargeError(f"the body is larger than {MAX_REQUEST_BYTES} bytes")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEncodingError(f"the body is not valid UTF-8 (byte {exc.start})") from None
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    if not event.body:
+        return b""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(event.body, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedJsonError("the body is neither text nor valid base64") from None
+    return event.body.encode("utf-8", "surrogatepass")
 
 
 def _base_url() -> str:
@@ -128,8 +170,9 @@ def _base_url() -> str:
     return f"http://{host}" if host else ""
 
 
-def _job_body(job: Job) -> JobBody:
-    fields: dict[str, Any] = {"request_id": job.request_id, "status_url": f"{_base_url()}/api/jobs/{job.request_id}"}
+def _job_body(job: Job, base_url: str | None = None) -> JobBody:
+    base = _base_url() if base_url is None else base_url
+    fields: dict[str, Any] = {"request_id": job.request_id, "status_url": f"{base}/api/jobs/{job.request_id}"}
     result = job.result
     if result is None:  # running, or ended without a record (e.g. aborted by an operator)
         return JobBody(status="accepted" if job.status == "running" else "failed", **fields)
@@ -157,10 +200,10 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
     request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
     logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,
                                             "chars": len(request.text)})
-    job = jobs.wait(conf.state_machine_arn, conf.bucket_name, request_id, conf.sync_wait_seconds)
-    if job.status == "running":
-        return _json(202, _job_body(job), exclude_none=True)
-    return _json(200 if job.status == "succeeded" else 502, _job_body(job), exclude_none=True)
+    # The wait for the audio happens in `handle`, after the resolver is done with this event.
+    _started.set(_Started(request_id=request_id, base_url=_base_url()))
+    job = jobs.Job(request_id=request_id, status="running", execution_status="RUNNING")
+    return _json(202, _job_body(job), exclude_none=True)
 
 
 @app.get("/api/jobs/<request_id>", security=API_KEY, summary="A job's status and result",
@@ -220,8 +263,32 @@ def page_html() -> str:
     return resources.files("tts_core").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class _Started:
+    request_id: str
+    base_url: str
+
+
+_started: ContextVar[_Started | None] = ContextVar("started", default=None)
+# powertools keeps the event being resolved on a class attribute (BaseRouter.current_event), shared by
+# every resolver in the process. Lambda runs one invocation per process, so this lock costs nothing
+# there; the local stack runs concurrent invocations in one process, and they must not interleave.
+_RESOLVING = threading.Lock()
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    _started.set(None)
+    with _RESOLVING:
+        answer = app.resolve(event, context)
+    started = _started.get()
+    if started is None:
+        return answer
+    # POST /api/synthesize: wait for the audio outside the lock, then answer 200, 202 or 502.
+    conf = settings()
+    job = jobs.wait(conf.state_machine_arn, conf.bucket_name, started.request_id, conf.sync_wait_seconds)
+    status = 202 if job.status == "running" else 200 if job.status == "succeeded" else 502
+    final = _json(status, _job_body(job, started.base_url), exclude_none=True)
+    return answer | {"statusCode": status, "body": final.body}
 
 
 __all__ = ["NotFoundError", "app", "handle"]

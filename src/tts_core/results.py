@@ -12,7 +12,7 @@ from tts_core import cache, routing, storage, uploads
 from tts_core.attempts import read_attempts
 from tts_core.config import ResultSettings
 from tts_core.models import EngineOutput, SynthesisRequest, SynthesisResult, UploadSource
-from tts_core.observability import logger, metrics
+from tts_core.observability import logger, new_metrics
 from tts_core.route_store import RouteStore
 
 ALL_ENGINES_FAILED = "ALL_ENGINES_FAILED"
@@ -71,6 +71,7 @@ def _keep_in_cache(request: SynthesisRequest, output: EngineOutput, settings: Re
 
 
 def _emit_metrics(result: SynthesisResult) -> None:
+    metrics = new_metrics()
     metrics.add_dimension(name="engine", value=result.engine_used or "none")
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=int(result.status == "failed"))
@@ -79,6 +80,7 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics.add_metric(name="Failovers", unit=MetricUnit.Count,
                        value=int(result.engine_used not in (None, "primary")))
     metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=result.total_ms)
+    metrics.flush_metrics()
 
 
 def _passive_signal(result: SynthesisResult, settings: ResultSettings) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
 from tts_core import aws, breaker
@@ -19,7 +19,7 @@ from tts_core.config import BreakerEnv, ProbeSettings
 from tts_core.engines import Deadline, run_with_deadline
 from tts_core.errors import EngineTimeoutError
 from tts_core.models import EngineTask, SynthesisRequest, SynthesisResult
-from tts_core.observability import METRICS_NAMESPACE, SERVICE, logger, metrics
+from tts_core.observability import logger, new_metrics
 from tts_core.route_store import RouteStore
 
 # Short, mixed-language, and through the real engine: what users send, at the smallest cost.
@@ -55,9 +55,11 @@ def probe_primary(settings: ProbeSettings, now: datetime) -> tuple[bool, float |
 def run_probe(settings: ProbeSettings, store: RouteStore, clock: Clock = utc_now) -> RouteDocument:
     now = clock()
     ok, latency_ms, reason = probe_primary(settings, now)
+    metrics = new_metrics()
     metrics.add_metric(name="ProbeFailed", unit=MetricUnit.Count, value=int(not ok))
     if latency_ms is not None:
         metrics.add_metric(name="ProbeLatencyMs", unit=MetricUnit.Milliseconds, value=latency_ms)
+    metrics.flush_metrics()
     logger.info("probe measured the primary", extra={"ok": ok, "latency_ms": latency_ms, "reason": reason})
     transition = store.update(lambda doc: breaker.on_probe(doc, ok, latency_ms, reason, clock(), settings.breaker()))
     _report(transition)
@@ -85,7 +87,7 @@ def set_override(store: RouteStore, override: Route | None, by: str, clock: Cloc
 def _breaker_metric(name: str, value: float) -> None:
     # Its own EMF line, dimensioned by service only: the record step that carries the passive signal
     # has an `engine` dimension on its metrics, and the BreakerOpen alarm must see every datapoint.
-    breaker_metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    breaker_metrics = new_metrics()
     breaker_metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     breaker_metrics.flush_metrics()
 

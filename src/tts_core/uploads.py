@@ -126,6 +126,8 @@ def parse_upload(key: str, data: bytes, *, max_text_chars: int) -> SynthesisRequ
         raw = json.loads(text)
     except ValueError as exc:
         raise MalformedJsonError(f"the uploaded file is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJsonError("the uploaded file nests too deeply to parse") from None
     return parse_request(raw, max_text_chars=max_text_chars)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -232,3 +233,26 @@ def test_any_origin_by_default(api) -> None:
     server, _ = api
     _, headers, _ = fetch(server, "GET", "/api/health", {"Origin": "https://anywhere.example.org"})
     assert headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_concurrent_requests_each_get_their_own_answer(api) -> None:
+    """Lambda runs one invocation per environment; the local front must not let concurrent
+    requests share one (powertools' resolver keeps the current event on its app)."""
+    server, stack = api
+    answers: dict[int, tuple[int, dict[str, Any]]] = {}
+
+    def one(n: int) -> None:
+        answers[n] = call(server, "POST", "/api/synthesize",
+                          json.dumps({"text": f"Hello number {n}.", "cache": False}).encode())
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(status for status, _ in answers.values()) == [200] * 6, answers
+    assert len({body["request_id"] for _, body in answers.values()}) == 6
+    texts = {storage.get_json(stack.bucket, storage.result_key(body["request_id"]))["request"]["text"]
+             for _, body in answers.values()}
+    assert texts == {f"Hello number {n}." for n in range(6)}

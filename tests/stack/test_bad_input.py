@@ -1,0 +1,386 @@
+"""Bad input through the HTTP API and through S3 uploads, table by table (what test_http_api.py and
+test_uploads.py do not already cover). Every row ends as a 4xx with a stable code (API) or as a
+failed/ record with a code (uploads); nothing crashes (no 5xx, no Lambda FunctionError), nothing
+refused starts an execution, and nothing lands outside the prefixes tts_core.storage defines.
+
+One local stack serves the whole module (engine doubles: synthesis is instant); each row checks
+the bucket after itself, and the module checks it once more when the stack stops."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from tts_core import storage
+from tts_local.doubles import ToneEngine
+from tts_local.http_api import ApiServer
+from tts_local.stack import LocalStack
+
+pytestmark = pytest.mark.stack
+
+PREFIXES = (storage.AUDIO_PREFIX, storage.RESULTS_PREFIX, storage.CACHE_PREFIX, storage.INBOX_PREFIX,
+            storage.OUTPUTS_PREFIX, storage.FAILED_PREFIX)
+LIMIT = 5000  # template Parameter MaxTextChars (default)
+JSON = "application/json"
+ONE_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Served:
+    stack: LocalStack
+    server: ApiServer
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.raw)
+        return parsed
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    """One stack for the module (the `local_stack` fixture is per test: a stack per row is slow)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("TTS_LOCAL_FAULTS", raising=False)
+        engines = {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
+        with LocalStack({"RetryMaxDelaySeconds": "1"}, engines=engines) as stack:
+            server = ApiServer(stack, port=0)
+            server.start()
+            try:
+                yield Served(stack, server)
+            finally:
+                server.stop()
+            assert_every_key_is_under_a_known_prefix(stack)  # after the whole suite
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+def send(server: ApiServer, method: str, path: str, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> Answer:
+    """Exactly these bytes and headers (urllib would add a form content type of its own)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Answer(response.status, dict(response.getheaders()), response.read())
+    finally:
+        connection.close()
+
+
+def executions(stack: LocalStack) -> list[dict[str, Any]]:
+    listed = boto3.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)
+    found: list[dict[str, Any]] = listed["executions"]
+    return found
+
+
+def all_keys(stack: LocalStack) -> list[str]:
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=stack.bucket)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def assert_every_key_is_under_a_known_prefix(stack: LocalStack) -> None:
+    keys = all_keys(stack)
+    assert [k for k in keys if not k.startswith(PREFIXES)] == []
+    written = [k for k in keys if not k.startswith(storage.INBOX_PREFIX)]  # inbox/ holds what the tests put
+    assert [k for k in written if ".." in k or "//" in k or "\\" in k or "%" in k] == []
+
+
+def function_errors(stack: LocalStack, since: int) -> list[tuple[str, Any]]:
+    return [(d.function, d.answer) for d in stack.deliveries[since:] if d.error]
+
+
+def assert_never_reflected_raw(answer: Answer) -> None:
+    """A JSON answer may quote what was sent, but never as markup a browser would parse."""
+    assert answer.headers.get("Content-Type", "").startswith(JSON), answer.headers
+    assert b"<" not in answer.raw and b">" not in answer.raw, answer.raw[:300]
+
+
+# ---- the API ------------------------------------------------------------------------------------
+def body(**fields: Any) -> bytes:
+    return json.dumps(fields, ensure_ascii=False).encode()
+
+
+HOSTILE_MARKUP = ('<speak><prosody rate="x-fast">hi</prosody><audio src="http://evil.example/x.wav"/></speak>',
+                  "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "<!--#exec cmd=\"ls\"-->")
+
+API_REFUSALS: list[tuple[str, bytes, str, int, str]] = [  # id, body, content type, status, code
+    # whitespace only: tabs, CR, no-break and ideographic spaces
+    ("blank-tabs", body(text="\t\t\r\n"), JSON, 400, "INVALID_INPUT"),
+    ("blank-unicode-spaces", body(text="\u00a0\u3000\u2003 "), JSON, 400, "INVALID_INPUT"),
+    # over the limit: counted in characters, multi-byte and astral characters too
+    ("over-limit-cjk", body(text="你" * (LIMIT + 1)), JSON, 413, "TEXT_TOO_LONG"),
+    ("over-limit-emoji", body(text="\U0001f600" * (LIMIT + 1)), JSON, 413, "TEXT_TOO_LONG"),
+    ("over-limit-after-strip", body(text=" " * 10 + "a" * (LIMIT + 1) + " " * 10), JSON, 413, "TEXT_TOO_LONG"),
+    # 1 MB bodies: refused on size whatever is inside, before being parsed
+    ("1mb-text", body(text="a" * ONE_MB), JSON, 413, "PAYLOAD_TOO_LARGE"),
+    ("1mb-not-json", b"{" * ONE_MB, JSON, 413, "PAYLOAD_TOO_LARGE"),
+    ("1mb-multibyte", body(text="語" * (ONE_MB // 3)), JSON, 413, "PAYLOAD_TOO_LARGE"),
+    ("1mb-wrong-type", b"a" * ONE_MB, "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    # invalid UTF-8
+    ("latin-1", '{"text": "café"}'.encode("latin-1"), JSON, 400, "INVALID_ENCODING"),
+    ("overlong-slash", b'{"text": "\xc0\xaf"}', JSON, 400, "INVALID_ENCODING"),
+    ("encoded-surrogate", b'{"text": "\xed\xa0\x80"}', JSON, 400, "INVALID_ENCODING"),
+    ("truncated-sequence", b'{"text": "\xe4\xbd"}', JSON, 400, "INVALID_ENCODING"),
+    ("utf-16", '{"text": "hi"}'.encode("utf-16"), JSON, 400, "INVALID_ENCODING"),
+    ("escaped-lone-surrogate", b'{"text": "a\\ud800b"}', JSON, 400, "INVALID_INPUT"),
+    # control characters (escaped: JSON forbids them raw inside strings)
+    ("bell", body(text="ring \u0007 ring"), JSON, 400, "INVALID_INPUT"),
+    ("escape-sequence", body(text="\u001b[31mred\u001b[0m"), JSON, 400, "INVALID_INPUT"),
+    ("delete", body(text="a\u007fb"), JSON, 400, "INVALID_INPUT"),
+    ("c1-next-line", body(text="a\u0085b"), JSON, 400, "INVALID_INPUT"),
+    ("raw-control-in-string", b'{"text": "a\x01b"}', JSON, 400, "MALFORMED_JSON"),
+    # unknown voices, including markup and paths as voice ids
+    ("voice-empty", body(text="hi", voice=""), JSON, 404, "VOICE_NOT_FOUND"),
+    ("voice-path", body(text="hi", voice="../../zh-female"), JSON, 404, "VOICE_NOT_FOUND"),
+    ("voice-script", body(text="hi", voice="<script>alert(1)</script>"), JSON, 404, "VOICE_NOT_FOUND"),
+    ("voice-case", body(text="hi", voice="ZH-FEMALE"), JSON, 404, "VOICE_NOT_FOUND"),
+    ("voice-not-a-string", body(text="hi", voice=7), JSON, 400, "INVALID_INPUT"),
+    # out-of-range and mistyped speed / pitch / volume
+    ("speed-low", body(text="hi", speed=0.49), JSON, 400, "INVALID_INPUT"),
+    ("speed-high", body(text="hi", speed=2.01), JSON, 400, "INVALID_INPUT"),
+    ("speed-zero", body(text="hi", speed=0), JSON, 400, "INVALID_INPUT"),
+    ("speed-word", body(text="hi", speed="fast"), JSON, 400, "INVALID_INPUT"),
+    ("speed-nan", b'{"text": "hi", "speed": NaN}', JSON, 400, "INVALID_INPUT"),  # json reads NaN; out of range
+    ("speed-infinite", b'{"text": "hi", "speed": 1e999}', JSON, 400, "INVALID_INPUT"),
+    ("pitch-zero", body(text="hi", pitch=0), JSON, 400, "INVALID_INPUT"),
+    ("pitch-negative", body(text="hi", pitch=-1), JSON, 400, "INVALID_INPUT"),
+    ("pitch-high", body(text="hi", pitch=2.5), JSON, 400, "INVALID_INPUT"),
+    ("volume-high", body(text="hi", volume=101), JSON, 400, "INVALID_INPUT"),
+    ("volume-fraction", body(text="hi", volume=50.5), JSON, 400, "INVALID_INPUT"),
+    ("volume-huge", b'{"text": "hi", "volume": 1' + b"0" * 400 + b"}", JSON, 400, "INVALID_INPUT"),
+    ("style-unknown", body(text="hi", style="<shout>"), JSON, 400, "INVALID_INPUT"),
+    ("emotion-short-vector", body(text="hi", emotion={"vector": [0.5]}), JSON, 400, "INVALID_INPUT"),
+    # field names are echoed in messages: markup there too
+    ("field-name-script", body(**{"text": "hi", "<script>alert(1)</script>": 1}), JSON, 400, "INVALID_INPUT"),
+    # wrong content types (the body itself is valid JSON)
+    ("text-plain", body(text="hi"), "text/plain", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("text-html", body(text="hi"), "text/html; charset=utf-8", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("xml", body(text="hi"), "application/xml", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("multipart", body(text="hi"), "multipart/form-data; boundary=x", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("octet-stream", body(text="hi"), "application/octet-stream", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("json-lookalike", body(text="hi"), "application/jsonx", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("content-type-script", body(text="hi"), "text/<script>alert(1)</script>", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    # malformed JSON and JSON that is not an object
+    ("empty-body", b"", JSON, 400, "INVALID_INPUT"),
+    ("trailing-comma", b'{"text": "hi",}', JSON, 400, "MALFORMED_JSON"),
+    ("single-quotes", b"{'text': 'hi'}", JSON, 400, "MALFORMED_JSON"),
+    ("two-documents", b'{"text": "hi"}{"text": "again"}', JSON, 400, "MALFORMED_JSON"),
+    ("unquoted-key", b"{text: 1}", JSON, 400, "MALFORMED_JSON"),
+    ("null", b"null", JSON, 400, "INVALID_INPUT"),
+    ("string", b'"hi"', JSON, 400, "INVALID_INPUT"),
+    ("number", b"42", JSON, 400, "INVALID_INPUT"),
+    ("text-is-object", body(text={"$ne": ""}), JSON, 400, "INVALID_INPUT"),
+    ("text-is-list", body(text=["hi"]), JSON, 400, "INVALID_INPUT"),
+    ("deep-nesting", b'{"text": "hi", "emotion": ' + b"[" * 5000 + b"]" * 5000 + b"}", JSON, 400, "MALFORMED_JSON"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "code"),
+                         [pytest.param(*row[1:], id=row[0]) for row in API_REFUSALS])
+def test_given_bad_input_when_posted_then_a_4xx_with_a_stable_code_and_nothing_started(
+        served: Served, body: bytes, content_type: str, status: int, code: str) -> None:
+    started = len(executions(served.stack))
+
+    answer = send(served.server, "POST", "/api/synthesize", body, {"Content-Type": content_type})
+
+    assert (answer.status, answer.body["status"], answer.body["code"]) == (status, "error", code), answer.raw[:300]
+    assert set(answer.body) == {"status", "code", "message"} and answer.body["message"]
+    assert_never_reflected_raw(answer)
+    assert len(executions(served.stack)) == started
+    assert_every_key_is_under_a_known_prefix(served.stack)
+
+
+def test_given_no_content_type_when_a_valid_body_is_posted_then_it_is_taken_as_json(served: Served) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", body(text="No header."))
+
+    assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
+
+
+@pytest.mark.parametrize("text", HOSTILE_MARKUP)
+def test_given_markup_in_text_then_it_is_spoken_as_plain_text_and_never_reflected(served: Served,
+                                                                                 text: str) -> None:
+    engine = served.stack.function("primary").engine
+    assert isinstance(engine, ToneEngine)
+    called = len(engine.calls)
+
+    answer = send(served.server, "POST", "/api/synthesize", body(text=text, cache=False), {"Content-Type": JSON})
+
+    assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
+    assert [c.text for c in engine.calls[called:]] == [text]  # verbatim: not parsed, not stripped
+    job = send(served.server, "GET", f"/api/jobs/{answer.body['request_id']}")
+    for reply in (answer, job):
+        assert_never_reflected_raw(reply)
+    assert_every_key_is_under_a_known_prefix(served.stack)
+
+
+def test_given_text_at_the_limit_then_it_is_accepted(served: Served) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", body(text="語" * LIMIT), {"Content-Type": JSON})
+
+    assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
+
+
+JOB_IDS = [  # raw path segment after /api/jobs/ (sent as is), status, code
+    ("..", 400, "INVALID_INPUT"),
+    ("%2e%2e", 400, "INVALID_INPUT"),
+    ("%2e%2e%2f%2e%2e%2fresults%2fx", 400, "INVALID_INPUT"),
+    ("%252e%252e%252f", 400, "INVALID_INPUT"),
+    ("..%5C..%5Cwindows%5Cwin.ini", 400, "INVALID_INPUT"),
+    ("..\\..\\results", 404, "ROUTE_NOT_FOUND"),  # the router's path parameters take no backslash
+    ("<script>alert(1)<%2Fscript>", 400, "INVALID_INPUT"),
+    ("%2Fetc%2Fpasswd", 400, "INVALID_INPUT"),
+    ("20261123T120000Z-0123456789ab%00", 400, "INVALID_INPUT"),
+    ("20261123T120000Z-0123456789ab%0A", 400, "INVALID_INPUT"),
+    ("20261123T120000Z-0123456789AB", 400, "INVALID_INPUT"),
+    ("upload-" + "0" * 31, 400, "INVALID_INPUT"),
+    ("%3Cscript%3Ealert(1)%3C%2Fscript%3E", 400, "INVALID_INPUT"),
+    ("x" * 8000, 400, "INVALID_INPUT"),
+    ("upload-" + "0" * 32, 404, "NOT_FOUND"),  # well formed, unknown
+]
+
+
+@pytest.mark.parametrize(("segment", "status", "code"), [pytest.param(*row, id=row[0][:40]) for row in JOB_IDS])
+def test_given_a_hostile_job_id_then_a_4xx_with_a_stable_code(served: Served, segment: str, status: int,
+                                                              code: str) -> None:
+    answer = send(served.server, "GET", f"/api/jobs/{segment}")
+
+    assert (answer.status, answer.body["status"], answer.body["code"]) == (status, "error", code), answer.raw[:300]
+    assert_never_reflected_raw(answer)
+    assert_every_key_is_under_a_known_prefix(served.stack)
+
+
+@pytest.mark.parametrize(("body", "content_type", "code"), [
+    pytest.param(b'{"override": "<script>"}', JSON, "INVALID_INPUT", id="unknown-route"),
+    pytest.param(b"{", JSON, "MALFORMED_JSON", id="malformed"),
+    pytest.param(b'{"override": "\xff"}', JSON, "INVALID_ENCODING", id="invalid-utf-8"),
+    pytest.param(b'{"override": ' + b"[" * 5000 + b"]" * 5000 + b"}", JSON, "MALFORMED_JSON", id="deep-nesting"),
+    pytest.param(b'{"override": "fallback"}', "text/plain", "UNSUPPORTED_MEDIA_TYPE", id="wrong-type"),
+    pytest.param(b'{"override": "' + b"f" * ONE_MB + b'"}', JSON, "PAYLOAD_TOO_LARGE", id="1mb"),
+])
+def test_given_a_bad_route_override_then_a_4xx_and_the_route_is_unchanged(served: Served, body: bytes,
+                                                                         content_type: str, code: str) -> None:
+    before = send(served.server, "GET", "/api/health").body["route"]
+
+    answer = send(served.server, "PUT", "/api/route", body, {"Content-Type": content_type})
+
+    assert 400 <= answer.status < 500 and (answer.body["status"], answer.body["code"]) == ("error", code)
+    assert_never_reflected_raw(answer)
+    assert send(served.server, "GET", "/api/health").body["route"] == before
+
+
+# ---- S3 uploads ---------------------------------------------------------------------------------
+def put(stack: LocalStack, key: str, data: bytes) -> str:
+    etag: str = boto3.client("s3").put_object(Bucket=stack.bucket, Key=key, Body=data)["ETag"]
+    return etag.strip('"')
+
+
+BAD_UPLOADS: list[tuple[str, bytes, str]] = [  # key, content, code
+    ("inbox/tabs.txt", b"\t \t\r\n\xc2\xa0", "INVALID_INPUT"),
+    ("inbox/over-limit-cjk.txt", ("你" * (LIMIT + 1)).encode(), "TEXT_TOO_LONG"),
+    ("inbox/one-mb.txt", b"a" * ONE_MB, "PAYLOAD_TOO_LARGE"),
+    ("inbox/one-mb.json", body(text="a" * ONE_MB), "PAYLOAD_TOO_LARGE"),
+    ("inbox/overlong.txt", b"\xc0\xaf", "INVALID_ENCODING"),
+    ("inbox/surrogate.txt", b"a\xed\xa0\x80b", "INVALID_ENCODING"),
+    ("inbox/utf16.txt", "hello".encode("utf-16"), "INVALID_ENCODING"),
+    ("inbox/latin1.json", '{"text": "café"}'.encode("latin-1"), "INVALID_ENCODING"),
+    ("inbox/lone-surrogate.json", b'{"text": "a\\ud800b"}', "INVALID_INPUT"),
+    ("inbox/bell.txt", b"ring \x07 ring", "INVALID_INPUT"),
+    ("inbox/ansi.txt", b"\x1b[31mred\x1b[0m", "INVALID_INPUT"),
+    ("inbox/c1.txt", "a\u0085b".encode(), "INVALID_INPUT"),
+    ("inbox/control.json", body(text="a\u0007b"), "INVALID_INPUT"),
+    ("inbox/null.json", b"null", "INVALID_INPUT"),
+    ("inbox/list.json", b'["hi"]', "INVALID_INPUT"),
+    ("inbox/nan.json", b'{"text": "hi", "speed": NaN}', "INVALID_INPUT"),
+    ("inbox/trailing.json", b'{"text": "hi",}', "MALFORMED_JSON"),
+    ("inbox/deep.json", b'{"text": "hi", "emotion": ' + b"[" * 5000 + b"]" * 5000 + b"}", "MALFORMED_JSON"),
+    ("inbox/speed.json", body(text="hi", speed=0.1), "INVALID_INPUT"),
+    ("inbox/pitch.json", body(text="hi", pitch=9), "INVALID_INPUT"),
+    ("inbox/volume.json", body(text="hi", volume=-5), "INVALID_INPUT"),
+    ("inbox/voice-path.json", body(text="hi", voice="../../etc/passwd"), "VOICE_NOT_FOUND"),
+    ("inbox/html.html", b"<script>alert(1)</script>", "UNSUPPORTED_MEDIA_TYPE"),
+    ("inbox/double.txt.exe", b"hi", "UNSUPPORTED_MEDIA_TYPE"),
+    ("inbox/no-extension", b"hi", "UNSUPPORTED_MEDIA_TYPE"),
+    ("inbox/ssml.xml", b"<speak>hi</speak>", "UNSUPPORTED_MEDIA_TYPE"),
+]
+
+
+@pytest.mark.parametrize(("key", "data", "code"), [pytest.param(*row, id=row[0]) for row in BAD_UPLOADS])
+def test_given_a_bad_upload_then_a_failed_record_with_a_code_and_nothing_started(served: Served, key: str,
+                                                                                 data: bytes, code: str) -> None:
+    stack = served.stack
+    started, delivered = len(executions(stack)), len(stack.deliveries)
+
+    etag = put(stack, key, data)
+
+    assert function_errors(stack, delivered) == []
+    outcome = stack.deliveries[-1].answer
+    assert (outcome["status"], outcome["code"]) == ("rejected", code), outcome
+    record = storage.get_json(stack.bucket, storage.failed_key(outcome["name"]))
+    assert (record["status"], record["code"], record["source"]["etag"]) == ("failed", code, etag), record
+    assert record["message"]
+    assert len(executions(stack)) == started
+    assert_every_key_is_under_a_known_prefix(stack)
+
+
+LONG = "n" * 900
+HOSTILE_NAMES: list[tuple[str, str]] = [  # key, the flat name its failed/ record gets (content: empty)
+    ("inbox/../../results/evil.txt", "results_evil"),
+    ("inbox/..%2f..%2fcache%2fevil.txt", "cache_evil"),
+    ("inbox/%2e%2e%2f%2e%2e%2faudio%2fevil.txt", "audio_evil"),
+    ("inbox/%252e%252e%252fdouble.txt", "2e_2e_2fdouble"),  # decoded once only
+    ("inbox/..\\..\\windows\\evil.txt", "windows_evil"),
+    ("inbox/..%5c..%5cencoded-backslash.txt", "encoded-backslash"),
+    ("inbox//absolute/evil.txt", "absolute_evil"),
+    ("inbox/%2Fencoded-absolute.txt", "encoded-absolute"),
+    ("inbox/../%2e%2e.txt", "upload"),  # nothing left of the name
+    ("inbox/....//....//dots.txt", "dots"),
+    ("inbox/a\u2215b\uff0fc.txt", "a_b_c"),  # division slash, full-width solidus
+    ("inbox/<script>alert(1)<%2fscript>.txt", "script_alert_1__script"),
+    (f"inbox/{LONG}.txt", "n" * 100),
+    (f"inbox/{'../' * 300}deep.txt", "deep"),
+]
+
+
+@pytest.mark.parametrize(("key", "name"), [pytest.param(*row, id=row[0][:48]) for row in HOSTILE_NAMES])
+def test_given_a_hostile_upload_name_then_its_failed_record_is_flat_under_failed(served: Served, key: str,
+                                                                               name: str) -> None:
+    stack = served.stack
+    delivered = len(stack.deliveries)
+
+    put(stack, key, b"")  # empty: refused, so the name is all that is tested
+
+    assert function_errors(stack, delivered) == []
+    outcome = stack.deliveries[-1].answer
+    assert (outcome["status"], outcome["code"], outcome["name"]) == ("rejected", "EMPTY_UPLOAD", name), outcome
+    record = storage.get_json(stack.bucket, f"{storage.FAILED_PREFIX}{name}.json")
+    assert record["source"]["key"] == key and record["name"] == name
+    assert_every_key_is_under_a_known_prefix(stack)
+
+
+def test_given_markup_and_a_hostile_name_in_an_upload_then_outputs_are_flat_and_the_text_verbatim(
+        served: Served) -> None:
+    stack = served.stack
+    text = HOSTILE_MARKUP[0]
+    engine = stack.function("primary").engine
+    assert isinstance(engine, ToneEngine)
+    called = len(engine.calls)
+
+    put(stack, "inbox/..%2F..%2F" + "m" * 200 + ".txt", text.encode())
+    outcome = stack.deliveries[-1].answer
+    assert outcome["status"] == "started", outcome
+    stack.wait(outcome["request_id"])
+
+    assert [c.text for c in engine.calls[called:]] == [text]
+    record = storage.get_json(stack.bucket, f"{storage.OUTPUTS_PREFIX}{'m' * 100}.json")
+    assert record["status"] == "succeeded" and record["audio_key"] == f"{storage.OUTPUTS_PREFIX}{'m' * 100}.wav"
+    assert_every_key_is_under_a_known_prefix(stack)
