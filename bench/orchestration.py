@@ -106,7 +106,8 @@ def _route_fallback(s: LocalStack) -> None:
 
 def part_availability(runs: int) -> None:
     say(f"\n## availability ({runs} requests per mix; non-retryable random failures; last resort off)")
-    say(f"{'p (primary)':>12}{'q (fallback)':>14}{'expected':>10}{'measured':>10}{'primary':>9}{'fallback':>10}")
+    say(f"{'p (primary)':>12}{'q (fallback)':>14}{'expected':>10}{'measured':>10}{'std err':>9}{'primary':>9}"
+        f"{'fallback':>10}")
     os.environ["TTS_LOCAL_FAULTS_SEED"] = "7"
     for p, q in ((0.1, 0.1), (0.3, 0.2), (0.5, 0.5), (0.9, 0.5)):
         # A realistic timeout, and batches of 10: this part measures failover, not overload (see load).
@@ -118,8 +119,10 @@ def part_availability(runs: int) -> None:
                 results += [s.wait(i).result for i in ids]
         ok = [r for r in results if r is not None and r.status == "succeeded"]
         share = {e: sum(1 for r in ok if r.engine_used == e) / max(1, len(ok)) for e in ("primary", "fallback")}
-        say(f"{p:>12.2f}{q:>14.2f}{1 - p * q:>10.3f}{len(ok) / runs:>10.3f}"
-              f"{share['primary']:>9.2f}{share['fallback']:>10.2f}")
+        expected = 1 - p * q
+        std_err = (expected * (1 - expected) / runs) ** 0.5  # binomial: how far chance alone moves it
+        say(f"{p:>12.2f}{q:>14.2f}{expected:>10.3f}{len(ok) / runs:>10.3f}{std_err:>9.3f}"
+            f"{share['primary']:>9.2f}{share['fallback']:>10.2f}")
     os.environ.pop("TTS_LOCAL_FAULTS_SEED")
 
 
