@@ -12,7 +12,7 @@ DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-t
 # The browser test drives Debian's Chromium; install it (as root, or through sudo) when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint serve bench constraints openapi browser clean
+.PHONY: demo test test-heavy lint serve bench bench-primary constraints openapi browser clean
 
 $(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -39,6 +39,31 @@ test: $(STAMP) $(SAM_STAMP) browser
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest
 
+# IndexTTS-2's real inference code on tiny random weights, in a virtualenv of its own (torch and ~80
+# pinned packages, ~2.5 GB). torch comes first and alone: unpinned, a dependency would pull a CUDA build.
+IDX_VENV := .venv-indextts
+IDX_STAMP := $(IDX_VENV)/.installed
+TORCH_PIP_ARGS ?=
+
+$(IDX_STAMP): requirements-indextts.txt constraints-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
+	$(PYTHON) -m venv $(IDX_VENV)
+	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check --no-deps torch==2.13.0 $(TORCH_PIP_ARGS)
+	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-indextts.txt
+	# PyPI's torchaudio ships CUDA-linked libraries; inference needs only its pure-Python parts.
+	rm -f "$$($(IDX_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
+	$(IDX_VENV)/bin/python -c "from indextts.utils.front import TextNormalizer as T; T().load()"
+	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt \
+	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 moto pytest
+	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+test-heavy: $(IDX_STAMP)
+	$(IDX_VENV)/bin/pytest -m heavy tests/heavy
+
+bench-primary: $(IDX_STAMP)
+	$(IDX_VENV)/bin/python bench/primary_indextts.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
@@ -56,4 +81,4 @@ constraints: $(STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable | sed '1i # Full pins of the dev virtualenv (pip freeze). Regenerate with `make constraints` after changing requirements.' > constraints-dev.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .ruff_cache demo.wav
+	rm -rf $(VENV) $(SAM_VENV) $(IDX_VENV) .pytest_cache .ruff_cache demo.wav

@@ -1,0 +1,380 @@
+"""The primary engine on the REAL IndexTTS-2 inference code (PyPI indextts2-cli, pinned) with tiny random
+weights of the real architecture, loaded exactly as production loads them (IndexTtsEngine), offline.
+
+Run in the IndexTTS venv: `make test-heavy` (see requirements-indextts.txt). The light dev venv does not
+collect tests/heavy. The weights are built once per builder/package version into .cache/ (a subprocess:
+huggingface_hub and transformers read HF_HUB_CACHE/HF_HUB_OFFLINE at import, and the adapter must be
+the first to import them in this process, as in the Lambda).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tts_core import aws, storage
+from tts_core.config import EngineSettings
+from tts_core.engine_task import run_engine_task
+from tts_core.engines import Deadline
+from tts_core.engines.indextts import OFFICIAL, IndexTtsEngine, IndexTtsSettings
+from tts_core.errors import EngineTimeoutError, InvalidInputError, ModelUnavailableError
+from tts_core.models import SynthesisRequest
+
+pytestmark = pytest.mark.heavy
+
+BUCKET = "heavy-test-audio"
+CONTRACT_RATE = 24000
+MAX_MEL_TOKENS = 40  # a random GPT never emits its stop token: 40 codes = 68 mel frames = 0.79 s
+SEGMENT_S = MAX_MEL_TOKENS * 1.72 * 256 / 22050  # infer_v2: target_lengths = codes * 1.72; hop 256
+TEXT = "你好, hello world"
+
+
+class _Context:
+    """The two things run_engine_task reads from a LambdaContext."""
+
+    function_name = "SynthesizePrimaryFunction"
+    aws_request_id = "heavy-test"
+
+    def __init__(self, remaining_ms: int = 600_000) -> None:
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    pytest.importorskip("torch")
+    # find_spec, not an import: importing infer_v2 here would import huggingface_hub before the adapter
+    # sets HF_HUB_OFFLINE/HF_HUB_CACHE, which is exactly what production must not depend on.
+    if importlib.util.find_spec("indextts") is None:
+        pytest.skip("the IndexTTS-2 inference code (indextts2-cli) is not installed")
+    code = "from tts_local.tiny_indextts import ensure_model; print(ensure_model())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One moto S3 for the module, with the two voices registered through the registry."""
+    from moto import mock_aws
+
+    from tts_core import voice_registry
+    from tts_local.tiny_indextts import write_prompt_wav
+
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "BUCKET_NAME": BUCKET, "AUDIO_SAMPLE_RATE": str(CONTRACT_RATE)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    with mock_aws():
+        aws.reset_clients()
+        aws.client("s3").create_bucket(Bucket=BUCKET)
+        prompts = tmp_path_factory.mktemp("prompts")
+        for voice, seed in (("zh-female", 0), ("zh-male", 1)):
+            wav = prompts / f"{voice}.wav"
+            write_prompt_wav(wav, seconds=3.5, seed=seed)
+            voice_registry.register_voice(BUCKET, voice, wav.read_bytes(), language="zh-en",
+                                          gender=voice.split("-")[1], sambert="zhiqi")  # type: ignore[arg-type]
+        yield
+        aws.reset_clients()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _settings(model_dir: Path, tmp: Path, **overrides: Any) -> IndexTtsSettings:
+    return IndexTtsSettings(model_dir=model_dir, max_mel_tokens=MAX_MEL_TOKENS, voice_bucket=BUCKET,
+                            prompt_root=tmp / "voices", **overrides)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model: Path, s3: None, tmp_path_factory: pytest.TempPathFactory) -> IndexTtsEngine:
+    """One engine for the module, like one warm Lambda container."""
+    return IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path_factory.mktemp("engine")))
+
+
+@pytest.fixture
+def net_attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records (and refuses) every non-loopback connect or DNS lookup, on top of conftest's guard."""
+    attempts: list[str] = []
+    local = ("127.0.0.1", "localhost", "::1", None)
+    real_connect, real_gai = socket.socket.connect, socket.getaddrinfo
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else None
+        if self.family != socket.AF_UNIX and host not in local:
+            attempts.append(f"connect {address}")
+            raise ConnectionRefusedError(f"network access to {address} attempted")
+        return real_connect(self, address)
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in local:
+            attempts.append(f"dns {host}")
+            raise OSError(f"DNS lookup of {host} attempted")
+        return real_gai(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts
+
+
+def _task(request: dict[str, Any], request_id: str = "req-1") -> dict[str, Any]:
+    return {"engine": "primary", "request_id": request_id, "correlation_id": "corr-1", "request": request}
+
+
+def test_synthesizes_through_the_handler_path_into_s3(engine: IndexTtsEngine, net_attempts: list[str]) -> None:
+    from tts_core.audio import read_wav, wav_info
+
+    output = run_engine_task(engine, _task({"text": TEXT, "voice": "zh-female"}), _Context(),  # type: ignore[arg-type]
+                             EngineSettings())
+
+    assert net_attempts == []
+    assert output.engine == "primary" and output.bucket == BUCKET
+    wav = storage.get_bytes(BUCKET, output.audio_key)
+    info = wav_info(wav)
+    assert (info.sample_rate, info.channels, info.subtype) == (CONTRACT_RATE, 1, "PCM_16")
+    assert 0.9 * SEGMENT_S <= info.duration_s <= 1.1 * SEGMENT_S  # one segment of MAX_MEL_TOKENS codes
+    samples, _ = read_wav(wav)
+    assert float(abs(samples).max()) > 0.01  # not silence
+    assert engine.last_stats["profile"] == "fast" and engine.load_seconds is not None
+
+
+def test_loads_every_parameter_from_the_files(engine: IndexTtsEngine, tiny_model: Path) -> None:
+    """infer_v2 loads s2mel with strict=False and w2v-bert through from_pretrained (both can skip keys
+    silently); GPT, codec, CAMPPlus and BigVGAN load strictly. Compare the loaded modules with the files."""
+    import safetensors.torch
+    import torch
+
+    model = engine.load()
+    problems: list[str] = []
+    net = torch.load(tiny_model / "checkpoints" / "s2mel.pth", map_location="cpu")["net"]
+    for name, module in model.s2mel.models.items():
+        for key, param in module.named_parameters():
+            if key not in net[name]:
+                problems.append(f"s2mel.{name}: missing {key}")
+            elif not torch.equal(param.detach(), net[name][key].to(param.dtype)):
+                problems.append(f"s2mel.{name}: differs {key}")
+        unexpected = set(net[name]) - set(module.state_dict())
+        problems += [f"s2mel.{name}: unexpected {k}" for k in sorted(unexpected)]
+    w2v_file = next((tiny_model / "hf_cache").glob("models--facebook--w2v-bert-2.0/snapshots/*/model.safetensors"))
+    w2v = safetensors.torch.load_file(str(w2v_file))
+    for key, param in model.semantic_model.named_parameters():
+        if key not in w2v or not torch.equal(param.detach(), w2v[key].to(param.dtype)):
+            problems.append(f"w2v: missing or differs {key}")
+    problems += [f"w2v: unexpected {k}" for k in sorted(set(w2v) - set(model.semantic_model.state_dict()))]
+    # GPT loads strictly; post_init then adds `inference_model` and `gpt.wte`, aliases of loaded weights.
+    gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
+    own = {k for k in model.gpt.state_dict() if not k.startswith(("inference_model.", "gpt.wte."))}
+    problems += [f"gpt: missing {k}" for k in sorted(own - set(gpt))]
+    problems += [f"gpt: unexpected {k}" for k in sorted(set(gpt) - set(model.gpt.state_dict()))]
+    assert problems == []
+
+
+def test_fast_profile_runs_one_beam_and_fewer_diffusion_steps(engine: IndexTtsEngine,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asserted on the calls the inference code really makes (below our hook), per profile."""
+    model = engine.load()
+    beams: list[int] = []
+    steps: list[tuple[int, float]] = []
+    real_speech, cfm = model.gpt.inference_speech, model.s2mel.models["cfm"]
+    real_euler = cfm.solve_euler
+
+    def inference_speech(*args: Any, **kwargs: Any) -> Any:
+        beams.append(kwargs["num_beams"])
+        return real_speech(*args, **kwargs)
+
+    def solve_euler(x: Any, x_lens: Any, prompt: Any, mu: Any, style: Any, f0: Any, t_span: Any,
+                    inference_cfg_rate: float = 0.5) -> Any:
+        steps.append((len(t_span) - 1, inference_cfg_rate))
+        return real_euler(x, x_lens, prompt, mu, style, f0, t_span, inference_cfg_rate)
+
+    monkeypatch.setattr(model.gpt, "inference_speech", inference_speech)
+    monkeypatch.setattr(cfm, "solve_euler", solve_euler)
+    for profile in ("fast", "quality"):
+        engine.synthesize(SynthesisRequest(text=TEXT, profile=profile), Deadline.in_seconds(300))
+
+    fast = engine.settings
+    assert beams == [fast.fast_num_beams, OFFICIAL["num_beams"]] == [1, 3]
+    assert steps == [(fast.fast_diffusion_steps, fast.fast_cfg_rate), (25, 0.7)]
+    assert fast.fast_diffusion_steps < 25
+
+
+def test_profile_falls_back_to_configuration(engine: IndexTtsEngine) -> None:
+    engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
+    assert engine.last_stats["profile"] == engine.settings.profile == "fast"
+
+
+@pytest.mark.parametrize("emotion", [
+    {"vector": [0.8, 0, 0, 0, 0, 0, 0, 0], "alpha": 0.6},
+    {"reference_voice": "zh-male", "alpha": 0.5},
+    {"text": "今天真开心"},
+], ids=["vector", "reference-voice", "text"])
+def test_emotion_controls_are_accepted(engine: IndexTtsEngine, emotion: dict[str, Any],
+                                       net_attempts: list[str]) -> None:
+    audio = engine.synthesize(SynthesisRequest(text=TEXT, emotion=emotion), Deadline.in_seconds(300))
+    assert audio.sample_rate == 22050 and audio.samples.dtype.name == "int16"
+    assert abs(audio.samples.size / 22050 - SEGMENT_S) < 0.05
+    assert net_attempts == []
+
+
+def test_speaker_conditioning_is_stored_and_reused(engine: IndexTtsEngine, tiny_model: Path,
+                                                   tmp_path: Path) -> None:
+    """A second voice evicts the first from the model's own one-entry cache; coming back to the first
+    restores its conditioning instead of recomputing it. A fresh container reads it from S3."""
+    for voice in ("zh-male", "zh-female"):
+        engine.synthesize(SynthesisRequest(text=TEXT, voice=voice), Deadline.in_seconds(300))
+    assert engine.last_stats["conditioning_reused"] is True
+    keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="voices/")["Contents"]]
+    assert {k.split(".cond/")[0] for k in keys if ".cond/" in k} == {"voices/zh-female", "voices/zh-male"}
+
+    fresh = IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path))
+    fresh._model, fresh._fingerprint = engine.load(), engine._fingerprint  # same weights, empty memory
+    engine.load().cache_spk_audio_prompt = None  # forget the model's own cache
+    fresh.synthesize(SynthesisRequest(text=TEXT, voice="zh-male"), Deadline.in_seconds(300))
+    assert fresh.last_stats["conditioning_reused"] is True
+
+
+def test_text_empty_after_normalisation_is_invalid_input(engine: IndexTtsEngine) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        run_engine_task(engine, _task({"text": "\u200b"}), _Context(), EngineSettings())  # type: ignore[arg-type]
+    assert caught.value.code == "INVALID_INPUT" and not caught.value.retryable
+
+
+def test_expired_deadline_is_engine_timeout(engine: IndexTtsEngine) -> None:
+    with pytest.raises(EngineTimeoutError):
+        engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(0.001))
+
+
+def test_deadline_stops_generation_midway(engine: IndexTtsEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline passes during GPT decoding: the stopping criterion ends the call there."""
+    model = engine.load()
+    real = model.gpt.inference_speech
+    deadline = Deadline.in_seconds(300)
+
+    def expire_then_decode(*args: Any, **kwargs: Any) -> Any:
+        object.__setattr__(deadline, "at", 0.0)  # the deadline passes as decoding starts
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model.gpt, "inference_speech", expire_then_decode)
+    with pytest.raises(EngineTimeoutError):
+        engine.synthesize(SynthesisRequest(text=TEXT), deadline)
+    monkeypatch.undo()
+    assert engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300)).samples.size > 0
+
+
+def test_missing_weights_are_model_unavailable(s3: None, tmp_path: Path) -> None:
+    engine = IndexTtsEngine(_settings(tmp_path / "nowhere", tmp_path))
+    with pytest.raises(ModelUnavailableError) as caught:
+        run_engine_task(engine, _task({"text": TEXT}), _Context(), EngineSettings())  # type: ignore[arg-type]
+    assert caught.value.code == "MODEL_UNAVAILABLE" and not caught.value.retryable
+
+
+def _copy_model(tiny_model: Path, tmp_path: Path) -> Path:
+    """A private model directory (symlinks) next to the real hub cache, with files we may break."""
+    model_dir = tmp_path / "checkpoints"
+    model_dir.mkdir()
+    for item in (tiny_model / "checkpoints").iterdir():
+        (model_dir / item.name).symlink_to(item)
+    return model_dir
+
+
+def test_corrupt_gpt_checkpoint_is_model_unavailable(s3: None, tiny_model: Path, tmp_path: Path,
+                                                     net_attempts: list[str]) -> None:
+    model_dir = _copy_model(tiny_model, tmp_path)
+    (model_dir / "gpt.pth").unlink()
+    (model_dir / "gpt.pth").write_bytes(b"PK\x03\x04 not a checkpoint" * 100)
+    engine = IndexTtsEngine(_settings(model_dir, tmp_path, hf_hub_cache=tiny_model / "hf_cache"))
+    for _ in range(2):  # the second request fails fast with the same non-retryable error
+        with pytest.raises(ModelUnavailableError) as caught:
+            run_engine_task(engine, _task({"text": TEXT}), _Context(), EngineSettings())  # type: ignore[arg-type]
+        assert caught.value.code == "MODEL_UNAVAILABLE" and not caught.value.retryable
+    assert net_attempts == []
+
+
+def test_truncated_s2mel_checkpoint_is_model_unavailable(s3: None, tiny_model: Path, tmp_path: Path) -> None:
+    """The upstream loader would skip the missing keys silently (strict=False) and produce noise."""
+    import torch
+
+    model_dir = _copy_model(tiny_model, tmp_path)
+    state = torch.load(tiny_model / "checkpoints" / "s2mel.pth", map_location="cpu")
+    state["net"]["cfm"] = dict(list(state["net"]["cfm"].items())[:-3])
+    (model_dir / "s2mel.pth").unlink()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    (model_dir / "s2mel.pth").write_bytes(buf.getvalue())
+    engine = IndexTtsEngine(_settings(model_dir, tmp_path, hf_hub_cache=tiny_model / "hf_cache"))
+    with pytest.raises(ModelUnavailableError, match="s2mel checkpoint"):
+        engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
+
+
+def test_missing_hub_file_is_model_unavailable_without_network(s3: None, tiny_model: Path, tmp_path: Path,
+                                                               net_attempts: list[str]) -> None:
+    hub = tmp_path / "hf_cache"
+    shutil.copytree(tiny_model / "hf_cache", hub, symlinks=True)
+    shutil.rmtree(hub / "models--funasr--campplus")
+    engine = IndexTtsEngine(_settings(_copy_model(tiny_model, tmp_path), tmp_path, hf_hub_cache=hub))
+    # HF_HUB_CACHE is read by huggingface_hub at import; point its constant at this copy for the test.
+    import huggingface_hub.constants as hub_constants
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(hub_constants, "HF_HUB_CACHE", str(hub))
+        with pytest.raises(ModelUnavailableError, match=r"funasr/campplus/campplus_cn_common\.bin"):
+            engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
+    assert net_attempts == []
+
+
+def test_unregistered_voice_is_model_unavailable(engine: IndexTtsEngine) -> None:
+    with pytest.raises(ModelUnavailableError, match="en-male"):
+        engine.synthesize(SynthesisRequest(text=TEXT, voice="en-male"), Deadline.in_seconds(300))
+
+
+# ---- the voice registry's validation (no torch needed; heavy only because it lives beside its user) ----
+
+def _wav(seconds: float, *, channels: int = 1, amplitude: float = 0.3, rate: int = 16000) -> bytes:
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(int(rate * seconds)) / rate
+    tone = amplitude * np.sin(2 * np.pi * 180 * t)
+    data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
+    buf = io.BytesIO()
+    sf.write(buf, data, rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"RIFF nonsense", "not a readable audio file"),
+    (_wav(2.0), "must last 3 to 15 s"),
+    (_wav(16.0), "must last 3 to 15 s"),
+    (_wav(4.0, amplitude=0.0), "silent"),
+], ids=["unreadable", "too-short", "too-long", "silent"])
+def test_registration_rejects_unusable_prompts(s3: None, data: bytes, reason: str) -> None:
+    from tts_core import voice_registry
+
+    with pytest.raises(InvalidInputError, match=reason):
+        voice_registry.register_voice(BUCKET, "bad-voice", data, language="en", gender="male", sambert="brian")
+    assert not storage.exists(BUCKET, "voices/bad-voice.json")
+
+
+def test_registration_downmixes_stereo(s3: None) -> None:
+    from tts_core import voice_registry
+    from tts_core.audio import wav_info
+
+    record = voice_registry.register_voice(BUCKET, "stereo-voice", _wav(4.0, channels=2), language="en",
+                                           gender="female", sambert="cally")
+    info = wav_info(storage.get_bytes(BUCKET, "voices/stereo-voice.wav"))
+    assert (info.channels, info.subtype, record.duration_s) == (1, "PCM_16", 4.0)
