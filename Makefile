@@ -35,9 +35,10 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
-test: $(STAMP) $(SAM_STAMP) browser
+test: $(STAMP) $(SAM_STAMP) browser $(IDX_STAMP)
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest
+	$(IDX_VENV)/bin/pytest -m heavy tests/heavy
 
 # IndexTTS-2's real inference code on tiny random weights, in a virtualenv of its own (torch and ~80
 # pinned packages, ~2.5 GB). torch comes first and alone: unpinned, a dependency would pull a CUDA build.
