@@ -7,6 +7,9 @@ SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
+IDX_VENV := .venv-indextts
+IDX_STAMP := $(IDX_VENV)/.installed
+TORCH_PIP_ARGS ?=
 DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-to-speech demo.
 
 # The browser test drives Debian's Chromium; install it (as root, or through sudo) when it is missing.
@@ -42,9 +45,6 @@ test: $(STAMP) $(SAM_STAMP) browser $(IDX_STAMP)
 
 # IndexTTS-2's real inference code on tiny random weights, in a virtualenv of its own (torch and ~80
 # pinned packages, ~2.5 GB). torch comes first and alone: unpinned, a dependency would pull a CUDA build.
-IDX_VENV := .venv-indextts
-IDX_STAMP := $(IDX_VENV)/.installed
-TORCH_PIP_ARGS ?=
 
 $(IDX_STAMP): requirements-indextts.txt constraints-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
