@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from tts_core.engines import Engine
+from tts_local.doubles import ToneEngine
+from tts_local.http_api import ApiServer
 from tts_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +121,24 @@ def tts_local_serve() -> Iterator[Callable[..., tuple[str, str]]]:
     for server in processes:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
+
+
+@contextmanager
+def _served_api(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, ApiServer]]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("TTS_LOCAL_FAULTS", raising=False)
+        engines: dict[str, Engine] = {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
+        with LocalStack(parameters, engines=engines) as stack:
+            server = ApiServer(stack, port=0)
+            server.start()
+            try:
+                yield stack, server
+            finally:
+                server.stop()
+
+
+@pytest.fixture(scope="module")
+def served_api() -> Callable[[dict[str, str]], AbstractContextManager[tuple[LocalStack, ApiServer]]]:
+    """`with served_api({...parameters}) as (stack, server):` a local stack with engine doubles and its
+    HTTP API on 127.0.0.1, for module-scoped fixtures (a stack per test is too slow for big tables)."""
+    return _served_api

@@ -22,8 +22,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tts_local.doubles import ToneEngine
-from tts_local.http_api import ApiServer
 from tts_local.stack import LocalStack
 from tts_local.template import ROOT
 
@@ -70,18 +68,10 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture(scope="module")
-def api_url() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("TTS_LOCAL_FAULTS", raising=False)
-        engines = {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
-        with LocalStack({"SyncWaitSeconds": "0"}, engines=engines) as stack:
-            server = ApiServer(stack, port=0)
-            server.start()
-            try:
-                yield server.url
-                _let_executions_finish(stack)
-            finally:
-                server.stop()
+def api_url(served_api) -> Iterator[str]:
+    with served_api({"SyncWaitSeconds": "0"}) as (stack, server):
+        yield server.url
+        _let_executions_finish(stack)
 
 
 def _let_executions_finish(stack: LocalStack, timeout_s: float = 30) -> None:

@@ -50,19 +50,11 @@ class Answer:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
+def served(served_api) -> Iterator[Served]:
     """One stack for the module (the `local_stack` fixture is per test: a stack per row is slow)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("TTS_LOCAL_FAULTS", raising=False)
-        engines = {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
-        with LocalStack({"RetryMaxDelaySeconds": "1"}, engines=engines) as stack:
-            server = ApiServer(stack, port=0)
-            server.start()
-            try:
-                yield Served(stack, server)
-            finally:
-                server.stop()
-            assert_every_key_is_under_a_known_prefix(stack)  # after the whole suite
+    with served_api({"RetryMaxDelaySeconds": "1"}) as (stack, server):
+        yield Served(stack, server)
+        assert_every_key_is_under_a_known_prefix(stack)  # after the whole suite
 
 
 # ---- helpers ------------------------------------------------------------------------------------
