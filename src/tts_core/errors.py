@@ -21,12 +21,6 @@ class TtsError(Exception):
         # Provider-specific diagnosis (e.g. DashScope's error code), kept for logs and records.
         self.detail = detail
 
-    def to_dict(self) -> dict[str, str]:
-        body = {"code": self.code, "message": self.message}
-        if self.detail:
-            body["detail"] = self.detail
-        return body
-
 
 class InvalidInputError(TtsError):
     code = "INVALID_INPUT"

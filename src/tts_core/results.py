@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
@@ -90,10 +90,3 @@ def _passive_signal(result: SynthesisResult, settings: ResultSettings) -> None:
     except Exception:
         logger.exception("could not record the primary's failure on the route document")
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def load_result(bucket: str, request_id: str) -> dict[str, Any]:
-    return storage.get_json(bucket, storage.result_key(request_id))
