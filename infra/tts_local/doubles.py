@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -17,14 +17,16 @@ from tts_core.models import SynthesisRequest
 class ToneEngine:
     """Speaks a tone whose length (and, with `seconds_per_char`, cost) grows with the text.
 
-    `failures` are raised one per call, in order, before it starts to succeed."""
+    `failures` are raised one per call, in order, before it starts to succeed; `fail_on` maps a marker
+    to an error raised by every call whose text contains it (one failing segment of a long text)."""
 
     def __init__(self, name: str, *, rate: int = 24000, seconds_per_char: float = 0.0,
-                 failures: Iterable[TtsError] = ()) -> None:
+                 failures: Iterable[TtsError] = (), fail_on: Mapping[str, TtsError] | None = None) -> None:
         self.name = name
         self.rate = rate
         self.seconds_per_char = seconds_per_char
         self._failures = list(failures)
+        self.fail_on = dict(fail_on or {})
         self._lock = threading.Lock()
         self.calls: list[SynthesisRequest] = []
 
@@ -32,6 +34,7 @@ class ToneEngine:
         with self._lock:
             self.calls.append(request)
             failure = self._failures.pop(0) if self._failures else None
+        failure = failure or next((e for marker, e in self.fail_on.items() if marker in request.text), None)
         if failure is not None:
             raise failure
         if self.seconds_per_char:

@@ -175,13 +175,13 @@ def _job_body(job: Job, base_url: str | None = None) -> JobBody:
     fields: dict[str, Any] = {"request_id": job.request_id, "status_url": f"{base}/api/jobs/{job.request_id}"}
     result = job.result
     if result is None:  # running, or ended without a record (e.g. aborted by an operator)
-        return JobBody(status="accepted" if job.status == "running" else "failed", **fields)
+        return JobBody(status="accepted" if job.status == "running" else "failed", progress=job.progress, **fields)
     fields |= {"engine_used": result.engine_used, "total_ms": result.total_ms, "attempts": result.attempts,
                "cache_hit": result.cache_hit}
     if result.status == "succeeded" and result.audio_key:
         url = storage.presigned_url(result.bucket, result.audio_key, settings().presign_expiry_seconds)
         return JobBody(status="success", duration_s=result.duration_s, sample_rate=result.sample_rate,
-                       audio_key=result.audio_key, audio_url=url, **fields)
+                       audio_key=result.audio_key, audio_url=url, segments=result.segments, **fields)
     return JobBody(status="error", code=result.error_code, message=result.error_message, **fields)
 
 

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tts_core.breaker import Route, RouteDocument
-from tts_core.models import Attempt
+from tts_core.jobs import Progress
+from tts_core.models import Attempt, SegmentPart
 
 
 class ErrorBody(BaseModel):
@@ -23,7 +24,10 @@ class JobBody(BaseModel):
     status: Literal["accepted", "success", "error", "failed"]
     request_id: str
     status_url: str = Field(description="GET it to follow the job")
-    engine_used: str | None = Field(default=None, description="primary, fallback or offline")
+    engine_used: str | None = Field(
+        default=None, description="primary, fallback or offline; mixed for a long text whose segments came from "
+                                  "both engines (only with allow_mixed_engines)")
+    progress: Progress | None = Field(default=None, description="a long text while it runs: segments done / total")
     cache_hit: bool | None = Field(default=None, description="served from the cache: no engine ran")
     total_ms: int | None = None
     attempts: list[Attempt] | None = Field(default=None, description="every engine attempt, failed ones first")
@@ -31,6 +35,8 @@ class JobBody(BaseModel):
     sample_rate: int | None = None
     audio_key: str | None = None
     audio_url: str | None = Field(default=None, description="presigned S3 URL of the WAV, short-lived")
+    segments: list[SegmentPart] | None = Field(
+        default=None, description="a long text: each segment's engine, duration and number of attempts, in order")
     code: str | None = None
     message: str | None = None
 

@@ -16,12 +16,17 @@ from tts_core.models import Attempt
 _FINISH = {"TaskSucceeded": "succeeded", "TaskFailed": "failed", "TaskTimedOut": "timed_out"}
 
 
-def _engine_of(scheduled: dict[str, Any]) -> str | None:
+def _engine_task(scheduled: dict[str, Any]) -> tuple[str | None, int | None]:
+    """(engine, segment index) of an engine task's payload; (None, None) for any other task."""
     try:
         payload = json.loads(scheduled.get("parameters") or "{}").get("Payload")
     except ValueError:
-        return None
-    return payload.get("engine") if isinstance(payload, dict) else None
+        return None, None
+    if not isinstance(payload, dict):
+        return None, None
+    segment = payload.get("segment")
+    index = segment.get("index") if isinstance(segment, dict) else None
+    return payload.get("engine"), index if isinstance(index, int) else None
 
 
 def _message(cause: str | None) -> str | None:
@@ -35,34 +40,40 @@ def _message(cause: str | None) -> str | None:
 
 def attempts_from_history(events: list[dict[str, Any]]) -> list[Attempt]:
     by_id = {e["id"]: e for e in events}
-    open_tasks: dict[int, tuple[str, str, datetime]] = {}  # scheduled event id -> engine, state, time
-    state_of_task: dict[int, str] = {}
-    current_state = ""
+    # scheduled event id -> the attempt so far (a Map's iterations interleave: nothing is "current")
+    open_tasks: dict[int, Attempt] = {}
     attempts: list[Attempt] = []
     for event in sorted(events, key=lambda e: e["id"]):
         kind = event["type"]
-        if kind.endswith("StateEntered"):
-            current_state = event["stateEnteredEventDetails"]["name"]
-        elif kind == "TaskScheduled":
-            engine = _engine_of(event["taskScheduledEventDetails"])
+        if kind == "TaskScheduled":
+            engine, segment = _engine_task(event["taskScheduledEventDetails"])
             if engine:
-                open_tasks[event["id"]] = (engine, current_state, event["timestamp"])
-                state_of_task[event["id"]] = current_state
+                open_tasks[event["id"]] = Attempt(
+                    engine=engine, state=_state_of(event, by_id), segment=segment, outcome="running",
+                    started_at=event["timestamp"].isoformat(), duration_ms=0)
         elif kind in _FINISH:
             scheduled_id = _scheduled_id(event, by_id)
             if scheduled_id not in open_tasks:
                 continue
-            engine, state, started = open_tasks.pop(scheduled_id)
+            attempt = open_tasks.pop(scheduled_id)
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             error = details.get("error")
-            attempts.append(Attempt(
-                engine=engine, state=state, outcome=_FINISH[kind], error=error,
-                code=code_for_error_name(error) if error else None, message=_message(details.get("cause")),
-                started_at=started.isoformat(), duration_ms=_ms(started, event["timestamp"])))
-    for engine, state, started in open_tasks.values():
-        attempts.append(Attempt(engine=engine, state=state, outcome="running",
-                                started_at=started.isoformat(), duration_ms=0))
-    return attempts
+            attempts.append(attempt.model_copy(update=dict(
+                outcome=_FINISH[kind], error=error, code=code_for_error_name(error) if error else None,
+                message=_message(details.get("cause")),
+                duration_ms=_ms(by_id[scheduled_id]["timestamp"], event["timestamp"]))))
+    return attempts + list(open_tasks.values())
+
+
+def _state_of(scheduled: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> str:
+    """The state a task belongs to: walk back (previousEventId) to its TaskStateEntered, through any
+    earlier attempts of a retry."""
+    event: dict[str, Any] | None = scheduled
+    while event is not None:
+        if event["type"].endswith("StateEntered"):
+            return str(event["stateEnteredEventDetails"]["name"])
+        event = by_id.get(event.get("previousEventId", 0))
+    return ""
 
 
 def _scheduled_id(event: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> int | None:

@@ -84,6 +84,23 @@ class AudioContract:
         return buf.getvalue()
 
 
+def join_pcm(parts: list[np.ndarray], rate: int, pause_s: float) -> np.ndarray:
+    """Int16 parts end to end, in order, with `pause_s` of silence between them (none at the ends)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int16)
+    pause = np.zeros(round(rate * pause_s), dtype=np.int16)
+    pieces = [parts[0]]
+    for part in parts[1:]:
+        pieces += [pause, part]
+    return np.concatenate(pieces).astype(np.int16, copy=False)
+
+
+def read_pcm16(data: bytes) -> tuple[np.ndarray, int]:
+    """A contract WAV (PCM16 mono) back into its int16 samples, unchanged, and its rate."""
+    samples, rate = sf.read(io.BytesIO(data), dtype="int16", always_2d=False)
+    return samples, int(rate)
+
+
 def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     """Decode any WAV soundfile understands into float32 samples (mono or 2-D) and its rate."""
     samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)

@@ -44,7 +44,8 @@ class CacheAnswer(BaseModel):
 
 
 def digest(request: SynthesisRequest, engine: str, contract_rate: int) -> str:
-    normalised = request.model_dump(mode="json", exclude={"cache"})
+    # Neither flag changes the audio of a cacheable (single-engine) output, so neither is part of the key.
+    normalised = request.model_dump(mode="json", exclude={"cache", "allow_mixed_engines"})
     normalised["sample_rate"] = request.sample_rate or contract_rate
     canonical = json.dumps({"version": CACHE_VERSION, "engine": engine, "request": normalised},
                            sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -79,6 +80,6 @@ def store(request: SynthesisRequest, output: EngineOutput, settings: StorageSett
         return None
     wav_key, meta_key = keys
     storage.copy(output.bucket, output.audio_key, wav_key)
-    entry = output.model_copy(update={"audio_key": wav_key})
+    entry = output.model_copy(update={"audio_key": wav_key, "segments": None})  # a hit runs no segments
     storage.put_json(output.bucket, meta_key, entry.model_dump(mode="json"))
     return meta_key

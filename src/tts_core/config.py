@@ -34,6 +34,18 @@ class EngineSettings(StorageSettings):
     engine_deadline_margin_ms: int = Field(default=3000, ge=0)
 
 
+class PlanSettings(StorageSettings):
+    """The plan_segments function: how long one segment of a long text may be."""
+
+    segment_max_chars: int = Field(gt=0)
+
+
+class JoinSettings(StorageSettings):
+    """The join_segments function: the silence between two segments."""
+
+    segment_pause_ms: int = Field(ge=0)
+
+
 class FallbackSettings(EngineSettings):
     dashscope_secret_arn: str = ""  # empty: the fallback is not configured (ENGINE_NOT_CONFIGURED)
     dashscope_websocket_url: str | None = None  # None: the SDK's default (the real service)

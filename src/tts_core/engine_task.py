@@ -28,7 +28,9 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
     except ValidationError as exc:
         raise InvalidInputError(f"malformed engine task: {exc.errors()[0]['msg']}") from None
     logger.set_correlation_id(task.correlation_id)
-    logger.append_keys(request_id=task.request_id, engine=engine.name, retry_count=task.retry_count)
+    segment = task.segment.index if task.segment else None
+    logger.append_keys(request_id=task.request_id, engine=engine.name, retry_count=task.retry_count,
+                       segment=segment)
 
     budget_s = (context.get_remaining_time_in_millis() - settings.engine_deadline_margin_ms) / 1000
     deadline = Deadline.in_seconds(max(budget_s, 1.0))
@@ -52,11 +54,13 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
     pcm = contract.conform(audio.samples, audio.sample_rate, out_rate=rate)
     if pcm.size == 0:
         raise EngineError("the engine returned no audio")
-    key = storage.audio_key(task.request_id, engine.name)
+    key = (storage.audio_key(task.request_id, engine.name) if segment is None
+           else storage.segment_key(task.request_id, segment, engine.name))
     storage.put_bytes(settings.bucket_name, key, contract.encode(pcm, rate), "audio/wav")
     output = EngineOutput(engine=engine.name, bucket=settings.bucket_name, audio_key=key,
-                          sample_rate=rate, duration_s=round(pcm.size / rate, 3), engine_ms=engine_ms)
-    logger.info("engine succeeded", extra=output.model_dump())
+                          sample_rate=rate, duration_s=round(pcm.size / rate, 3), engine_ms=engine_ms,
+                          segment=segment)
+    logger.info("engine succeeded", extra=output.model_dump(exclude_none=True))
     return output
 
 

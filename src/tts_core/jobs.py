@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from tts_core import aws, storage
-from tts_core.errors import InvalidInputError, NotFoundError
+from tts_core.errors import InvalidInputError, NotFoundError, StorageError
 from tts_core.models import SynthesisRequest, SynthesisResult, UploadSource
 
 JobStatus = Literal["running", "succeeded", "failed"]
@@ -26,11 +26,17 @@ class AlreadyStartedError(Exception):
     """Step Functions refused a second execution of that name (the same request, seen again)."""
 
 
+class Progress(BaseModel):
+    segments_done: int
+    segments_total: int
+
+
 class Job(BaseModel):
     request_id: str
     status: JobStatus
     execution_status: str
     result: SynthesisResult | None = None
+    progress: Progress | None = None  # a running long text: its segments done so far
 
 
 def new_request_id(now: datetime | None = None) -> str:
@@ -80,13 +86,29 @@ def status(state_machine_arn: str, bucket: str, request_id: str) -> Job:
     execution_status = described["status"]
     final = _FINAL.get(execution_status)
     if final is None:
-        return Job(request_id=request_id, status="running", execution_status=execution_status)
+        return Job(request_id=request_id, status="running", execution_status=execution_status,
+                   progress=progress(bucket, request_id))
     try:
         result = SynthesisResult.model_validate(storage.get_json(bucket, storage.result_key(request_id)))
     except NotFoundError:
         result = None  # the execution ended before it could record (e.g. aborted by an operator)
     return Job(request_id=request_id, status=result.status if result else "failed",
                execution_status=execution_status, result=result)
+
+
+def progress(bucket: str, request_id: str) -> Progress | None:
+    """Segments done / total of a running long text; None for a job that was not cut (or not yet).
+
+    Read from S3 (the plan's count and the segment WAVs written so far), not from the execution
+    history: GetExecutionHistory is throttled per account, and a web page polls this every second.
+    Advisory: a failed read means no progress to show, never a failed status call."""
+    try:
+        total = int(storage.get_json(bucket, storage.plan_key(request_id))["count"])
+        keys = storage.list_keys(bucket, storage.segments_prefix(request_id))
+    except (NotFoundError, StorageError, KeyError, TypeError, ValueError):
+        return None
+    done = {storage.segment_index(key) for key in keys} - {None}
+    return Progress(segments_done=min(len(done), total), segments_total=total)
 
 
 def wait(state_machine_arn: str, bucket: str, request_id: str, timeout_s: float,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tts_core.errors import InvalidInputError, TextTooLongError
 from tts_core.voices import DEFAULT_VOICE_ID, get_voice
@@ -43,6 +43,9 @@ class SynthesisRequest(BaseModel):
     profile: Profile | None = None  # None: the primary's configured default
     emotion: Emotion | None = None
     cache: bool = True  # False: always synthesize, never serve (or store) this request from the cache
+    # A long text's segments that fail on the primary may come from the fallback (one output, two voices).
+    # False: one failing segment makes the whole request fall back, so every output has one voice.
+    allow_mixed_engines: bool = False
 
     @field_validator("text")
     @classmethod
@@ -93,14 +96,45 @@ class UploadSource(BaseModel):
     name: str
 
 
+class Segment(BaseModel):
+    """One piece of a long text, synthesized by one engine invocation (see tts_core.segments)."""
+
+    index: Annotated[int, Field(ge=0)]
+    text: str
+
+
 class EngineTask(BaseModel):
-    """What the state machine sends to an engine Lambda."""
+    """What the state machine sends to an engine Lambda: a whole request, or one segment of it.
+
+    A segment task carries the request's `options` (everything but the text, sent once per execution in
+    the plan) and the `segment`; it is read as the request with the segment's text."""
 
     engine: str
     request_id: str
     correlation_id: str
     request: SynthesisRequest
+    segment: Segment | None = None
     retry_count: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segment_request(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "options" in data and "request" not in data:
+            segment = data.get("segment")
+            text = segment.get("text") if isinstance(segment, dict) else None
+            options = data["options"] if isinstance(data["options"], dict) else {}
+            data = {k: v for k, v in data.items() if k != "options"} | {"request": options | {"text": text}}
+        return data
+
+
+class SegmentPart(BaseModel):
+    """One segment of a joined output: which engine spoke it (and, in the result record, how many tries)."""
+
+    index: int
+    engine: str
+    duration_s: float
+    engine_ms: int
+    attempts: int | None = None  # filled in by the record step, from the execution history
 
 
 class EngineOutput(BaseModel):
@@ -113,11 +147,14 @@ class EngineOutput(BaseModel):
     duration_s: float
     engine_ms: int
     cached: bool = False  # served from the cache: no engine ran for this request
+    segment: int | None = None  # the segment's index, for one segment of a long text
+    segments: list[SegmentPart] | None = None  # a joined long text: its parts, in order
 
 
 class Attempt(BaseModel):
     engine: str
     state: str
+    segment: int | None = None  # the segment's index, for an attempt on one segment of a long text
     outcome: Literal["succeeded", "failed", "timed_out", "running"]
     error: str | None = None  # the Step Functions error name (errorType, States.*, Lambda.*)
     code: str | None = None  # our stable code for it
@@ -143,3 +180,4 @@ class SynthesisResult(BaseModel):
     total_ms: int
     request: SynthesisRequest
     cache_hit: bool = False
+    segments: list[SegmentPart] | None = None  # a long text: each segment's engine and attempts, in order

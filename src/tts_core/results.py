@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from tts_core import cache, routing, storage, uploads
 from tts_core.attempts import read_attempts
 from tts_core.config import ResultSettings
-from tts_core.models import EngineOutput, SynthesisRequest, SynthesisResult, UploadSource
+from tts_core.models import Attempt, EngineOutput, SegmentPart, SynthesisRequest, SynthesisResult, UploadSource
 from tts_core.observability import logger, new_metrics
 from tts_core.route_store import RouteStore
 
@@ -41,7 +42,7 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
             request_id=task.request_id, correlation_id=task.correlation_id, status="succeeded",
             engine_used=out.engine, bucket=out.bucket, audio_key=out.audio_key, sample_rate=out.sample_rate,
             duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request,
-            cache_hit=out.cached)
+            cache_hit=out.cached, segments=_with_attempts(out.segments, attempts))
     else:
         summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
         result = SynthesisResult(
@@ -58,8 +59,17 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
     _passive_signal(result, settings)
     logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
                                            "attempts": len(attempts), "total_ms": total_ms,
-                                           "error_code": result.error_code, "cache_hit": result.cache_hit})
+                                           "error_code": result.error_code, "cache_hit": result.cache_hit,
+                                           "segments": len(result.segments or ())})
     return result
+
+
+def _with_attempts(parts: list[SegmentPart] | None, attempts: list[Attempt]) -> list[SegmentPart] | None:
+    """Each segment's number of attempts, on any engine (the attempts themselves name their segment)."""
+    if parts is None:
+        return None
+    per_segment = Counter(a.segment for a in attempts if a.segment is not None)
+    return [p.model_copy(update={"attempts": per_segment[p.index]}) for p in parts]
 
 
 def _keep_in_cache(request: SynthesisRequest, output: EngineOutput, settings: ResultSettings) -> None:

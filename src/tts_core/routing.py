@@ -68,7 +68,10 @@ def run_probe(settings: ProbeSettings, store: RouteStore, clock: Clock = utc_now
 
 def record_request_failure(result: SynthesisResult, settings: BreakerEnv, store: RouteStore,
                            clock: Clock = utc_now) -> Transition | None:
-    """A request that failed on the primary (after its retries) counts toward opening the breaker."""
+    """A request that failed on the primary (after its retries) counts toward opening the breaker; one
+    the primary served in the end, after a retry, does not."""
+    if result.engine_used == "primary":
+        return None
     codes = [a.code for a in result.attempts if a.engine == "primary" and a.outcome in ("failed", "timed_out")]
     if not codes or not codes[-1] or not breaker.counts_against_primary(codes[-1]):
         return None

@@ -23,6 +23,27 @@ def audio_key(request_id: str, engine: str) -> str:
     return f"{AUDIO_PREFIX}{request_id}/{engine}.wav"
 
 
+def segments_prefix(request_id: str) -> str:
+    return f"{AUDIO_PREFIX}{request_id}/segments/"
+
+
+def segment_key(request_id: str, index: int, engine: str) -> str:
+    """One segment's WAV: per engine (as audio_key), and sortable by index."""
+    return f"{segments_prefix(request_id)}{index:05d}.{engine}.wav"
+
+
+def segment_index(key: str) -> int | None:
+    """The index in a segment_key, or None for any other key under the prefix."""
+    name = key.rsplit("/", 1)[-1]
+    index, _, rest = name.partition(".")
+    return int(index) if index.isdigit() and rest.endswith(".wav") else None
+
+
+def plan_key(request_id: str) -> str:
+    """How many segments a long text was cut into (written by the plan step, read for progress)."""
+    return f"{segments_prefix(request_id)}plan.json"
+
+
 def result_key(request_id: str) -> str:
     return f"{RESULTS_PREFIX}{request_id}.json"
 
@@ -108,6 +129,14 @@ def delete(bucket: str, key: str) -> None:
         aws.client("s3").delete_object(Bucket=bucket, Key=key)
     except (ClientError, BotoCoreError) as exc:
         raise StorageError(f"could not delete s3://{bucket}/{key}: {exc}") from exc
+
+
+def list_keys(bucket: str, prefix: str) -> list[str]:
+    try:
+        pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"could not list s3://{bucket}/{prefix}: {exc}") from exc
 
 
 def presigned_url(bucket: str, key: str, expires_s: int) -> str:

@@ -83,7 +83,7 @@ def test_only_retryable_errors_are_retried_and_every_retryable_engine_error_is()
             assert all(error_class_named(n).retryable for n in ours), f"{name} retries a non-retryable error"
             assert ours <= retryable, f"{name} retries non-retryable {ours - retryable}"
             assert "States.ALL" not in rule["ErrorEquals"] and "States.Timeout" not in rule["ErrorEquals"]
-        if name in ("Primary", "Fallback"):
+        if name in ("Primary", "Fallback", "SegmentPrimary", "SegmentFallback"):
             (rule,) = state["Retry"]
             missing = retryable - set(rule["ErrorEquals"])
             assert not missing, f"{name} does not retry {missing}"
@@ -104,8 +104,24 @@ def test_engine_tasks_name_their_engine_and_have_timeouts() -> None:
         if "engine" in payload:
             engines[name] = payload["engine"]
             assert isinstance(state.get("TimeoutSeconds"), int), f"{name} has no TimeoutSeconds"
-            assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], f"{name} lets an error escape"
-    assert engines == {"Primary": "primary", "Fallback": "fallback", "LastResort": "offline"}
+            if name in definition["States"]:  # inside the Map, the Map's own Catch is the one that counts
+                assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], f"{name} lets an error escape"
+    assert engines == {"Primary": "primary", "Fallback": "fallback", "LastResort": "offline",
+                       "SegmentPrimary": "primary", "SegmentFallback": "fallback"}
+    segments = definition["States"]["PrimarySegments"]
+    assert segments["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.primary_error", "Next": "Fallback"}]
+
+
+def test_a_segment_has_the_same_timeout_and_retries_as_a_whole_request_on_that_engine() -> None:
+    definition = resolved_definition({"PrimaryTimeoutSeconds": "77", "PrimaryRetryMaxAttempts": "5",
+                                      "FallbackTimeoutSeconds": "33"})
+    inner = definition["States"]["PrimarySegments"]["ItemProcessor"]["States"]
+    for whole, segment in (("Primary", "SegmentPrimary"), ("Fallback", "SegmentFallback")):
+        for key in ("TimeoutSeconds", "Retry"):
+            assert inner[segment][key] == definition["States"][whole][key], f"{segment}.{key} differs from {whole}'s"
+        assert inner[segment]["Parameters"]["FunctionName"] == definition["States"][whole]["Parameters"]["FunctionName"]
+    assert inner["SegmentPrimary"]["TimeoutSeconds"] == 77
+    assert definition["States"]["PrimarySegments"]["MaxConcurrency"] == 10  # SegmentMaxConcurrency's default
 
 
 def test_template_parameters_reach_the_definition() -> None:
