@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,9 @@ def _wait_with_progress(args: argparse.Namespace, stack: LocalStack, request_id:
         if elapsed > args.timeout:
             raise SystemExit(f"tts-local: request {request_id} still running after {args.timeout:.0f} s")
         if elapsed >= next_note:
-            _say(args, f"  ... still running after {elapsed:.0f} s")
+            done = (f", segments {job.progress.segments_done}/{job.progress.segments_total} done"
+                    if job.progress else "")
+            _say(args, f"  ... still running after {elapsed:.0f} s{done}")
             next_note += 5.0
 
 
@@ -134,6 +137,9 @@ def _print_job(job: Job) -> None:
     else:
         print(f"error {result.error_code}: {result.error_message}")
     _print_attempts(result.attempts, cache_hit=result.cache_hit)
+    if result.segments:
+        engines = Counter(p.engine for p in result.segments)
+        print(f"segments: {len(result.segments)} ({', '.join(f'{e} {n}' for e, n in engines.items())})")
     if result.audio_key:
         print(f"audio: s3://{result.bucket}/{result.audio_key} ({result.duration_s:.2f} s at {result.sample_rate} Hz)")
 
@@ -145,7 +151,8 @@ def _print_attempts(attempts: list[Attempt], *, cache_hit: bool | None) -> None:
     print("attempts:")
     for n, a in enumerate(attempts, 1):
         why = f"{a.code:<22} {a.message or ''}" if a.code else ""
-        print(f"  {n}. {a.engine:<9} {a.outcome:<10} {a.duration_ms:>7} ms  {why}".rstrip())
+        where = a.engine if a.segment is None else f"{a.engine} #{a.segment}"
+        print(f"  {n}. {where:<14} {a.outcome:<10} {a.duration_ms:>7} ms  {why}".rstrip())
 
 
 # ---- upload and download ------------------------------------------------------------------------

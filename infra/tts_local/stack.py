@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import logging
 import os
 import threading
 import time
@@ -34,6 +35,9 @@ from tts_core.models import SynthesisRequest
 from tts_local import faults
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
+# moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
+# the whole state's repr, kilobytes of it. The execution history and the result record say it readably.
+_INTERPRETER_LOGGER = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 # What a local run changes from the template's defaults: the offline engine is on, so a machine
@@ -155,6 +159,7 @@ class LocalStack:
         self._saved_environ: dict[str, str | None] = {}
         self._saved_invoke: Any = None
         self._saved_send_to_targets: Any = None
+        self._saved_log_level = logging.NOTSET
         self._prefix = f"tts_local_fn_{uuid.uuid4().hex[:8]}"
         self._name_physical_ids()
 
@@ -224,6 +229,8 @@ class LocalStack:
             raise RuntimeError("another local stack is running in this process")
         try:
             self._set_environment(_FAKE_CREDENTIALS)
+            self._saved_log_level = _INTERPRETER_LOGGER.level
+            _INTERPRETER_LOGGER.setLevel(logging.CRITICAL)
             self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True},
                                           "lambda": {"use_docker": False}})
             self._mock.start()
@@ -239,6 +246,7 @@ class LocalStack:
 
     def stop(self) -> None:
         self.released.set()
+        _INTERPRETER_LOGGER.setLevel(self._saved_log_level)
         if self._saved_invoke is not None:
             LambdaSimpleBackend.invoke = self._saved_invoke
             self._saved_invoke = None

@@ -42,7 +42,7 @@ def attempts_from_history(events: list[dict[str, Any]]) -> list[Attempt]:
     by_id = {e["id"]: e for e in events}
     # scheduled event id -> the attempt so far (a Map's iterations interleave: nothing is "current")
     open_tasks: dict[int, Attempt] = {}
-    attempts: list[Attempt] = []
+    attempts: dict[int, Attempt] = {}
     for event in sorted(events, key=lambda e: e["id"]):
         kind = event["type"]
         if kind == "TaskScheduled":
@@ -58,11 +58,12 @@ def attempts_from_history(events: list[dict[str, Any]]) -> list[Attempt]:
             attempt = open_tasks.pop(scheduled_id)
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
             error = details.get("error")
-            attempts.append(attempt.model_copy(update=dict(
+            attempts[scheduled_id] = attempt.model_copy(update=dict(
                 outcome=_FINISH[kind], error=error, code=code_for_error_name(error) if error else None,
                 message=_message(details.get("cause")),
-                duration_ms=_ms(by_id[scheduled_id]["timestamp"], event["timestamp"]))))
-    return attempts + list(open_tasks.values())
+                duration_ms=_ms(by_id[scheduled_id]["timestamp"], event["timestamp"])))
+    # In the order they started: a Map's segments finish in any order.
+    return [attempt for _, attempt in sorted((attempts | open_tasks).items())]
 
 
 def _state_of(scheduled: dict[str, Any], by_id: dict[int, dict[str, Any]]) -> str:

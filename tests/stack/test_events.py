@@ -91,6 +91,34 @@ def test_cache_lookup_event_is_a_miss_on_an_empty_cache_then_a_hit(local_stack, 
         assert hit["output"]["cached"] is True and hit["output"]["engine"] == "primary"
 
 
+def test_plan_segments_event_cuts_the_text_and_records_the_count(local_stack, load_event) -> None:
+    event = load_event("plan_segments.json")
+    with local_stack() as stack:
+        plan, error = invoke(stack, "plan_segments", event)
+
+        assert error is None and plan["count"] == len(plan["segments"]) > 1
+        spoken = "".join(s["text"] for s in plan["segments"])
+        assert spoken.replace(" ", "") == event["request"]["text"].replace(" ", "")
+        assert "text" not in plan["options"] and plan["options"]["style"] == "narration"
+        assert storage.get_json(stack.bucket, storage.plan_key(event["request_id"])) == {"count": plan["count"]}
+
+
+def test_segment_events_then_the_join_event_write_one_wav(local_stack, load_event) -> None:
+    segment_event, join_event = load_event("engine_task_segment.json"), load_event("join_segments.json")
+    with local_stack() as stack:
+        for index in (0, 1):  # the join's sample names the WAVs of segments 0 and 1: write them first
+            event = segment_event | {"segment": segment_event["segment"] | {"index": index}}
+            output, error = invoke(stack, "offline", event)
+            assert error is None and output["audio_key"] == join_event["segments"][index]["audio_key"], output
+        output, error = invoke(stack, "join_segments", join_event)
+
+        assert error is None, output
+        assert output["audio_key"] == storage.audio_key(join_event["request_id"], "offline")
+        assert [p["index"] for p in output["segments"]] == [0, 1]
+        info = wav_info(storage.get_bytes(stack.bucket, output["audio_key"]))
+        assert info.sample_rate == 22050 and info.duration_s == pytest.approx(output["duration_s"], abs=1e-3)
+
+
 def test_api_event_for_an_unknown_path_is_route_not_found(local_stack, load_event) -> None:
     event = load_event("api_voices.json") | {"path": "/api/nothing", "resource": "/api/nothing"}
     with local_stack() as stack:

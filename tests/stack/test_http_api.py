@@ -163,6 +163,27 @@ def test_slow_synthesis_answers_202_then_the_job_is_polled_to_success(local_stac
         assert status == 200 and body["status"] == "success" and body["engine_used"] == "primary"
 
 
+def test_a_long_job_reports_its_progress_then_its_segments(local_stack) -> None:
+    slow = {"primary": ToneEngine("primary", seconds_per_char=0.02)}
+    text = "The first sentence is longest. The second is shorter. A third one is here. Fourth, shorter."
+    with serving(local_stack, engines=slow, SyncWaitSeconds="0", SegmentMaxConcurrency="1") as (server, _):
+        status, body = call(server, "POST", "/api/synthesize", json.dumps({"text": text}).encode())
+        assert status == 202, body
+        progress = []
+        deadline = time.monotonic() + 60
+        while body["status"] == "accepted" and time.monotonic() < deadline:
+            if body.get("progress"):
+                progress.append((body["progress"]["segments_done"], body["progress"]["segments_total"]))
+            time.sleep(0.1)
+            status, body = call(server, "GET", f"/api/jobs/{body['request_id']}")
+
+        assert status == 200 and body["status"] == "success", body
+        assert {total for _, total in progress} == {4} and any(0 < done < 4 for done, _ in progress)
+        assert [(s["index"], s["engine"], s["attempts"]) for s in body["segments"]] == [
+            (i, "primary", 1) for i in range(4)]
+        assert {a["segment"] for a in body["attempts"]} == {0, 1, 2, 3}
+
+
 def test_every_engine_failing_answers_502_with_the_attempts(local_stack, monkeypatch) -> None:
     monkeypatch.setenv("TTS_LOCAL_FAULTS", "primary=error,fallback=error,offline=error")
     with serving(local_stack) as (server, _):

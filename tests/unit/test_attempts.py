@@ -52,3 +52,30 @@ def test_an_attempt_still_running_is_reported_as_running() -> None:
                event(3, 2, "TaskStarted", 0.1)]
     (attempt,) = attempts_from_history(history)
     assert attempt.outcome == "running"
+
+
+def segment_scheduled(id_: int, prev: int, seconds: float, engine: str, index: int) -> dict:
+    payload = {"engine": engine, "options": {}, "segment": {"index": index, "text": "..."}}
+    return event(id_, prev, "TaskScheduled", seconds, resourceType="lambda", resource="invoke",
+                 parameters=json.dumps({"FunctionName": "f", "Payload": payload}))
+
+
+def test_interleaved_map_iterations_keep_their_own_state_and_segment() -> None:
+    # Two iterations run at once: events alternate, and only previousEventId links each to its state.
+    history = [
+        event(1, 0, "TaskStateEntered", 0, name="SegmentPrimary"),
+        event(2, 0, "TaskStateEntered", 0, name="SegmentPrimary"),
+        segment_scheduled(3, 1, 0.0, "primary", 0), segment_scheduled(4, 2, 0.0, "primary", 1),
+        event(5, 3, "TaskStarted", 0.01), event(6, 4, "TaskStarted", 0.01),
+        event(7, 6, "TaskFailed", 0.2, error="EngineError", cause="{}"),
+        event(8, 7, "TaskStateEntered", 0.3, name="SegmentFallback"),
+        event(9, 5, "TaskSucceeded", 0.4),
+        segment_scheduled(10, 8, 0.3, "fallback", 1), event(11, 10, "TaskStarted", 0.31),
+        event(12, 11, "TaskSucceeded", 0.5),
+    ]
+    attempts = attempts_from_history(history)
+
+    assert [(a.engine, a.state, a.segment, a.outcome, a.duration_ms) for a in attempts] == [
+        ("primary", "SegmentPrimary", 0, "succeeded", 400),  # in the order they started
+        ("primary", "SegmentPrimary", 1, "failed", 200),
+        ("fallback", "SegmentFallback", 1, "succeeded", 200)]
