@@ -155,7 +155,8 @@ class Attempt(BaseModel):
     engine: str
     state: str
     segment: int | None = None  # the segment's index, for an attempt on one segment of a long text
-    outcome: Literal["succeeded", "failed", "timed_out", "running"]
+    # abandoned: the execution moved on before it answered (a failing segment stopped the Map)
+    outcome: Literal["succeeded", "failed", "timed_out", "running", "abandoned"]
     error: str | None = None  # the Step Functions error name (errorType, States.*, Lambda.*)
     code: str | None = None  # our stable code for it
     message: str | None = None

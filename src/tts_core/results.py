@@ -33,7 +33,10 @@ class RecordTask(BaseModel):
 
 
 def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult:
-    attempts = read_attempts(task.execution_arn)
+    # The record step runs after every engine state, so an attempt still open was abandoned: a failing
+    # segment stopped the Map while others were in flight.
+    attempts = [a if a.outcome != "running" else a.model_copy(update={"outcome": "abandoned"})
+                for a in read_attempts(task.execution_arn)]
     total_ms = int((datetime.now(UTC) - datetime.fromisoformat(task.submitted_at)).total_seconds() * 1000)
     failed = [a for a in attempts if a.outcome in ("failed", "timed_out")]
     if task.outcome == "succeeded" and task.engine_result is not None:

@@ -103,7 +103,21 @@ def test_one_failing_segment_makes_the_whole_request_fall_back(local_stack) -> N
         # The failing segment had its retries (FAST: 2) before the request fell back.
         assert [(a.engine, a.segment, a.code) for a in failed] == [("primary", 2, "ENGINE_UNAVAILABLE")] * 3
         assert result.attempts[-1].engine == "fallback" and result.attempts[-1].segment is None
+        assert {a.outcome for a in result.attempts} <= {"succeeded", "failed", "abandoned"}  # none left "running"
         assert "JoinSegments" not in states_entered(stack, job.request_id)
+
+
+def test_segments_in_flight_when_one_fails_are_recorded_as_abandoned(local_stack) -> None:
+    # The last segment fails at once; the others (started before it) take a second or more.
+    slow = ToneEngine("primary", seconds_per_char=0.05, fail_on={"Fifth": EngineError("cannot")})
+    engines = {"primary": slow, "fallback": ToneEngine("fallback")}
+    with local_stack(engines=engines, PrimaryTimeoutSeconds="10") as stack:
+        result = stack.wait(stack.submit(SynthesisRequest(text=LONG_TEXT))).result
+
+        assert result is not None and result.engine_used == "fallback"
+        primary = [a for a in result.attempts if a.engine == "primary"]
+        assert [(a.segment, a.outcome) for a in primary if a.outcome != "abandoned"] == [(4, "failed")]
+        assert len(primary) > 1  # the segments still running were abandoned, not left "running"
 
 
 def test_mixed_engines_is_an_opt_in_that_replaces_only_the_failing_segment(local_stack) -> None:
