@@ -15,7 +15,7 @@ DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-t
 # The browser test drives Debian's Chromium; install it (as root, or through sudo) when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-heavy lint serve bench bench-primary constraints openapi browser clean
+.PHONY: demo test test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean
 
 $(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -73,6 +73,10 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/cold_start_fallback.py
+
+# Long texts: wall time against text length and the Map's concurrency (~10 minutes).
+bench-long: $(STAMP)
+	$(VENV)/bin/python bench/long_text.py
 
 # docs/openapi.json is generated from the code (a test fails when it is stale).
 openapi: $(STAMP)
