@@ -71,6 +71,13 @@ def test_segments_are_joined_in_text_order_with_the_pause(local_stack) -> None:
         assert result.duration_s == pytest.approx(pcm.size / rate, abs=1e-3)
         assert [p.duration_s for p in result.segments] == pytest.approx([n / rate for n in expected], abs=1e-3)
 
+        # The joined output is cached like any primary audio: the same text again runs no segment.
+        calls = len(primary.calls)
+        again = stack.wait(stack.submit(SynthesisRequest(text=LONG_TEXT))).result
+        assert again is not None and again.cache_hit and again.engine_used == "primary"
+        assert again.segments is None and len(primary.calls) == calls
+        assert storage.get_bytes(stack.bucket, again.audio_key) == wav
+
 
 def test_a_text_that_fits_one_invocation_takes_the_single_primary_task(local_stack) -> None:
     primary = ToneEngine("primary")
