@@ -38,8 +38,8 @@ from typing import Any
 
 import boto3
 
-from tts_core import storage
 from tts_core.models import SynthesisRequest
+from tts_core.platform import storage
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
 from tts_local.stack import LocalStack
@@ -190,7 +190,7 @@ def main() -> int:
     parser.add_argument("--part", choices=["latency", "availability", "flip", "load", "all"], default="all")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    from tts_core.observability import logger
+    from tts_core.platform.observability import logger
 
     logger.setLevel("CRITICAL")
     # The handlers print their EMF lines to stdout, as in Lambda: they would bury the tables.

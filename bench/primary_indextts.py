@@ -39,7 +39,8 @@ from pathlib import Path
 args = json.loads(sys.argv[1])
 os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
 from moto import mock_aws
-from tts_core import aws, voice_registry
+from tts_core.platform import aws
+from tts_core.voices import registry as voice_registry
 from tts_core.engines import Deadline
 from tts_core.engines.indextts import IndexTtsEngine, IndexTtsSettings, prepare_environment
 from tts_core.models import SynthesisRequest

@@ -1,12 +1,12 @@
-"""API Gateway -> the REST API in tts_core.api."""
+"""API Gateway -> the REST API in tts_core.api.routes."""
 
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tts_core import api
-from tts_core.observability import logger
+from tts_core.api import routes as api
+from tts_core.platform.observability import logger
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

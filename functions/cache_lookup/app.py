@@ -4,9 +4,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tts_core import cache, config
+from tts_core import config
 from tts_core.config import StorageSettings
-from tts_core.observability import logger
+from tts_core.pipeline import cache
+from tts_core.platform.observability import logger
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -4,10 +4,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tts_core import config, routing
+from tts_core import config
 from tts_core.config import ProbeSettings
-from tts_core.observability import logger
-from tts_core.route_store import RouteStore
+from tts_core.platform.observability import logger
+from tts_core.routing import signals as routing
+from tts_core.routing.route_store import RouteStore
 
 
 @logger.inject_lambda_context(clear_state=True)

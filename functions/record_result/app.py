@@ -6,8 +6,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tts_core import config
 from tts_core.config import ResultSettings
-from tts_core.observability import logger
-from tts_core.results import RecordTask, record_result
+from tts_core.pipeline.results import RecordTask, record_result
+from tts_core.platform.observability import logger
 
 
 @logger.inject_lambda_context(clear_state=True)

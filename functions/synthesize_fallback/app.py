@@ -2,9 +2,9 @@
 
 from tts_core import config
 from tts_core.config import FallbackSettings
-from tts_core.engine_task import engine_handler
 from tts_core.engines.sambert import SambertEngine
-from tts_core.secrets import SecretKeyProvider, no_key
+from tts_core.pipeline.engine_task import engine_handler
+from tts_core.platform.secrets import SecretKeyProvider, no_key
 
 
 def _engine() -> SambertEngine:

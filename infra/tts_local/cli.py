@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tts_core import aws, jobs, storage, uploads
 from tts_core.errors import NotFoundError, TtsError
-from tts_core.jobs import Job
 from tts_core.models import Attempt, parse_request
-from tts_core.observability import logger
+from tts_core.pipeline import jobs, uploads
+from tts_core.pipeline.jobs import Job
+from tts_core.platform import aws, storage
+from tts_core.platform.observability import logger
 from tts_local import faults
 from tts_local.stack import REGION, LocalStack
 from tts_local.template import ROOT

@@ -27,11 +27,13 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 
-from tts_core import aws, config, jobs
-from tts_core.engine_task import engine_handler
+from tts_core import config
 from tts_core.engines import Engine
-from tts_core.jobs import Job
 from tts_core.models import SynthesisRequest
+from tts_core.pipeline import jobs
+from tts_core.pipeline.engine_task import engine_handler
+from tts_core.pipeline.jobs import Job
+from tts_core.platform import aws
 from tts_local import faults
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 

@@ -12,8 +12,8 @@ from typing import TypeVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tts_core.breaker import BreakerSettings
 from tts_core.models import SAMPLE_RATES
+from tts_core.routing.breaker import BreakerSettings
 
 
 class _Env(BaseSettings):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tts_core.errors import InvalidInputError, TextTooLongError
-from tts_core.voices import DEFAULT_VOICE_ID, get_voice
+from tts_core.voices.catalogue import DEFAULT_VOICE_ID, get_voice
 
 SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
 MAX_REQUEST_BYTES = 256 * 1024  # an API body or an uploaded file

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from tts_core import aws, storage
 from tts_core.config import EngineSettings
-from tts_core.engine_task import run_engine_task
 from tts_core.engines import Deadline
 from tts_core.engines.indextts import OFFICIAL, IndexTtsEngine, IndexTtsSettings
 from tts_core.errors import EngineTimeoutError, InvalidInputError, ModelUnavailableError
 from tts_core.models import SynthesisRequest
+from tts_core.pipeline.engine_task import run_engine_task
+from tts_core.platform import aws, storage
 
 pytestmark = pytest.mark.heavy
 
@@ -71,7 +71,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One moto S3 for the module, with the two voices registered through the registry."""
     from moto import mock_aws
 
-    from tts_core import voice_registry
+    from tts_core.voices import registry as voice_registry
     from tts_local.tiny_indextts import write_prompt_wav
 
     env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -363,7 +363,7 @@ def _wav(seconds: float, *, channels: int = 1, amplitude: float = 0.3, rate: int
     (_wav(4.0, amplitude=0.0), "silent"),
 ], ids=["unreadable", "too-short", "too-long", "silent"])
 def test_registration_rejects_unusable_prompts(s3: None, data: bytes, reason: str) -> None:
-    from tts_core import voice_registry
+    from tts_core.voices import registry as voice_registry
 
     with pytest.raises(InvalidInputError, match=reason):
         voice_registry.register_voice(BUCKET, "bad-voice", data, language="en", gender="male", sambert="brian")
@@ -371,8 +371,8 @@ def test_registration_rejects_unusable_prompts(s3: None, data: bytes, reason: st
 
 
 def test_registration_downmixes_stereo(s3: None) -> None:
-    from tts_core import voice_registry
     from tts_core.audio import wav_info
+    from tts_core.voices import registry as voice_registry
 
     record = voice_registry.register_voice(BUCKET, "stereo-voice", _wav(4.0, channels=2), language="en",
                                            gender="female", sambert="cally")

@@ -1,7 +1,7 @@
 """Bad input through the HTTP API and through S3 uploads, table by table (what test_http_api.py and
 test_uploads.py do not already cover). Every row ends as a 4xx with a stable code (API) or as a
 failed/ record with a code (uploads); nothing crashes (no 5xx, no Lambda FunctionError), nothing
-refused starts an execution, and nothing lands outside the prefixes tts_core.storage defines.
+refused starts an execution, and nothing lands outside the prefixes tts_core.platform.storage defines.
 
 One local stack serves the whole module (engine doubles: synthesis is instant); each row checks
 the bucket after itself, and the module checks it once more when the stack stops."""
@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tts_core import storage
 from tts_core.models import SynthesisRequest
-from tts_core.segmentation import segment
+from tts_core.pipeline.segmentation import segment
+from tts_core.platform import storage
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
 from tts_local.stack import LocalStack

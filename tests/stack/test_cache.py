@@ -8,8 +8,8 @@ import json
 import boto3
 import pytest
 
-from tts_core import storage
 from tts_core.models import SynthesisRequest
+from tts_core.platform import storage
 from tts_local.doubles import ToneEngine
 
 pytestmark = pytest.mark.stack

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tts_core import storage
 from tts_core.audio import wav_info
 from tts_core.models import SynthesisRequest
+from tts_core.platform import storage
 from tts_local.dashscope_server import DashScopeServer
 
 pytestmark = pytest.mark.stack

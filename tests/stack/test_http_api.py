@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tts_core import storage
 from tts_core.audio import read_wav
+from tts_core.platform import storage
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
 from tts_local.template import ROOT

@@ -8,10 +8,11 @@ import json
 import boto3
 import pytest
 
-from tts_core import jobs, storage
 from tts_core.audio import TARGET_LOUDNESS_DBFS, gated_loudness_dbfs, read_wav, wav_info
 from tts_core.errors import EngineThrottledError, EngineUnavailableError
 from tts_core.models import SynthesisRequest
+from tts_core.pipeline import jobs
+from tts_core.platform import storage
 from tts_local.doubles import ToneEngine
 
 pytestmark = pytest.mark.stack

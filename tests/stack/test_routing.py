@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import boto3
 import pytest
 
-from tts_core import breaker
 from tts_core.models import SynthesisRequest
+from tts_core.routing import breaker
 from tts_local.doubles import ToneEngine
 
 pytestmark = pytest.mark.stack

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tts_core.errors import SERVICE_ERROR_CODES, all_error_classes
-from tts_core.results import ALL_ENGINES_FAILED
+from tts_core.pipeline.results import ALL_ENGINES_FAILED
 from tts_local import faults
 from tts_local.template import ROOT, load_template
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from tts_core.attempts import attempts_from_history
+from tts_core.pipeline.attempts import attempts_from_history
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tts_core.breaker import (
+from tts_core.routing.breaker import (
     SLOW,
     BreakerSettings,
     RouteDocument,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tts_core.cache import digest
 from tts_core.models import SynthesisRequest
+from tts_core.pipeline.cache import digest
 
 RATE = 22050
 

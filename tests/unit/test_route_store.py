@@ -13,7 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from tts_core.breaker import (
+from tts_core.routing.breaker import (
     BreakerSettings,
     RouteDocument,
     fresh_document,
@@ -21,7 +21,7 @@ from tts_core.breaker import (
     on_request_failure,
     set_override,
 )
-from tts_core.route_store import RouteConflictError, RouteStore, RouteStoreError
+from tts_core.routing.route_store import RouteConflictError, RouteStore, RouteStoreError
 
 NAME = "/tts-test/route"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

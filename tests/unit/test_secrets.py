@@ -16,7 +16,7 @@ from tts_core.engines import Deadline
 from tts_core.engines.sambert import SambertEngine
 from tts_core.errors import EngineNotConfiguredError, EngineUnavailableError
 from tts_core.models import SynthesisRequest
-from tts_core.secrets import SecretKeyProvider, parse_secret
+from tts_core.platform.secrets import SecretKeyProvider, parse_secret
 from tts_local.dashscope_server import DashScopeServer
 
 KEY = "sk-0123456789abcdef"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tts_core import jobs
-from tts_core.uploads import execution_name, output_name, parse_upload
+from tts_core.pipeline import jobs
+from tts_core.pipeline.uploads import execution_name, output_name, parse_upload
 
 
 @pytest.mark.parametrize(("key", "name"), [

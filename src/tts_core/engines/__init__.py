@@ -1,5 +1,5 @@
 """The engine interface. Engines turn a request into raw samples; everything around them
-(audio contract, S3, errors for the state machine) is shared in `tts_core.engine_task`."""
+(audio contract, S3, errors for the state machine) is shared in `tts_core.pipeline.engine_task`."""
 
 from __future__ import annotations
 

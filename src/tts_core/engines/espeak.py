@@ -16,7 +16,7 @@ import numpy as np
 from tts_core.engines import Deadline, EngineAudio
 from tts_core.errors import EngineError, EngineNotConfiguredError, EngineTimeoutError
 from tts_core.models import SynthesisRequest
-from tts_core.voices import get_voice
+from tts_core.voices.catalogue import get_voice
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2

@@ -49,7 +49,7 @@ from tts_core.errors import (
     TtsError,
 )
 from tts_core.models import SynthesisRequest
-from tts_core.observability import logger
+from tts_core.platform.observability import logger
 
 Profile = Literal["quality", "fast"]
 SAMPLE_RATE = 22050  # BigVGAN's rate; infer returns int16 at this rate
@@ -229,7 +229,7 @@ class IndexTtsEngine:
     # ---- voices --------------------------------------------------------------------------------
     def _prompt_cache(self) -> Any:
         if self._prompts is None:
-            from tts_core.voice_registry import PromptCache
+            from tts_core.voices.registry import PromptCache
 
             bucket = self.settings.voice_bucket or os.environ.get("BUCKET_NAME")
             if not bucket:
@@ -279,7 +279,7 @@ class IndexTtsEngine:
     def _fetch_conditioning(self, voice_id: str) -> dict[str, Any] | None:
         import torch
 
-        from tts_core import voice_registry
+        from tts_core.voices import registry as voice_registry
 
         try:
             blob = voice_registry.get_conditioning(self._prompt_cache().bucket, voice_id, self._fingerprint)
@@ -296,7 +296,7 @@ class IndexTtsEngine:
     def _store_conditioning(self, voice_id: str, entry: dict[str, Any]) -> None:
         import torch
 
-        from tts_core import voice_registry
+        from tts_core.voices import registry as voice_registry
 
         buf = io.BytesIO()
         torch.save({k: v for k, v in entry.items() if v is not None}, buf)

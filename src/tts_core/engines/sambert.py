@@ -32,8 +32,8 @@ from tts_core.errors import (
     TtsError,
 )
 from tts_core.models import Style, SynthesisRequest
-from tts_core.segmentation import segment
-from tts_core.voices import get_voice
+from tts_core.pipeline.segmentation import segment
+from tts_core.voices.catalogue import get_voice
 
 if TYPE_CHECKING:
     from dashscope.audio.tts import SpeechSynthesisResult

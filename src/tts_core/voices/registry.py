@@ -1,6 +1,6 @@
 """Speaker prompts for the primary engine (IndexTTS-2 clones the voice of a short recording).
 
-S3 layout, through `tts_core.storage` only:
+S3 layout, through `tts_core.platform.storage` only:
     voices/<id>.wav                     the prompt, normalised to PCM16 mono (validated on registration)
     voices/<id>.json                    VoiceRecord: language, gender, the Sambert voice for the fallback, sha256
     voices/<id>.cond/<model>.pt         the speaker conditioning the engine computed from it, per model
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from tts_core import storage
 from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav, to_float_mono
 from tts_core.errors import InvalidInputError, NotFoundError, StorageError
-from tts_core.voices import Gender, Language
+from tts_core.platform import storage
+from tts_core.voices.catalogue import Gender, Language
 
 VOICES_PREFIX = "voices/"
 MIN_PROMPT_S = 3.0  # shorter prompts clone poorly
@@ -131,11 +131,11 @@ class PromptCache:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m tts_core.voice_registry BUCKET VOICE_ID PROMPT.wav`: register the prompt of a catalogue
-    voice (language, gender and Sambert voice come from tts_core.voices)."""
+    """`python -m tts_core.voices.registry BUCKET VOICE_ID PROMPT.wav`: register the prompt of a catalogue
+    voice (language, gender and Sambert voice come from tts_core.voices.catalogue)."""
     import argparse
 
-    from tts_core.voices import get_voice
+    from tts_core.voices.catalogue import get_voice
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("bucket")

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tts_core.breaker import Route, RouteDocument
-from tts_core.jobs import Progress
 from tts_core.models import Attempt, SegmentPart
+from tts_core.pipeline.jobs import Progress
+from tts_core.routing.breaker import Route, RouteDocument
 
 
 class ErrorBody(BaseModel):
@@ -55,7 +55,7 @@ class VoicesBody(BaseModel):
 
 class HealthBody(BaseModel):
     status: Literal["ok"] = "ok"
-    route: dict[str, Any] = Field(description="the route document (tts_core.breaker.RouteDocument)")
+    route: dict[str, Any] = Field(description="the route document (tts_core.routing.breaker.RouteDocument)")
     engines: dict[str, str]
 
 

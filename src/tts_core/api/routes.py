@@ -2,7 +2,7 @@
 
 Every error leaves as {"status": "error", "code", "message"} with the code's HTTP status. Request
 bodies are validated by powertools against the same pydantic models the OpenAPI document is generated
-from (`tts_core.openapi`); what the schema cannot say (content type, body size, the text limit, the
+from (`tts_core.api.openapi`); what the schema cannot say (content type, body size, the text limit, the
 voice catalogue) is checked here, with the same stable codes as everywhere else."""
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
 
-from tts_core import config, jobs, openapi, routing, storage
-from tts_core.api_models import ErrorBody, HealthBody, JobBody, RouteBody, RouteOverride, VoiceBody, VoicesBody
+from tts_core import config
+from tts_core.api import openapi
+from tts_core.api.schemas import ErrorBody, HealthBody, JobBody, RouteBody, RouteOverride, VoiceBody, VoicesBody
 from tts_core.config import ApiSettings
 from tts_core.errors import (
     InvalidEncodingError,
@@ -35,11 +36,14 @@ from tts_core.errors import (
     TtsError,
     UnsupportedMediaTypeError,
 )
-from tts_core.jobs import Job
 from tts_core.models import MAX_REQUEST_BYTES, SynthesisRequest, check_limits
-from tts_core.observability import logger
-from tts_core.route_store import RouteStore, RouteStoreError
-from tts_core.voices import list_voices
+from tts_core.pipeline import jobs
+from tts_core.pipeline.jobs import Job
+from tts_core.platform import storage
+from tts_core.platform.observability import logger
+from tts_core.routing import signals as routing
+from tts_core.routing.route_store import RouteStore, RouteStoreError
+from tts_core.voices.catalogue import list_voices
 
 ENGINES = ("primary", "fallback", "offline")
 API_KEY = [{"ApiKey": []}]  # OpenAPI security requirements, as template.yaml sets them per route
@@ -260,7 +264,7 @@ def page() -> Response[str]:
 
 @cache
 def page_html() -> str:
-    return resources.files("tts_core").joinpath("static/index.html").read_text(encoding="utf-8")
+    return resources.files("tts_core.api").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,12 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from tts_core import aws, storage
 from tts_core.errors import InvalidInputError, NotFoundError, StorageError
 from tts_core.models import SynthesisRequest, SynthesisResult, UploadSource
+from tts_core.platform import aws, storage
 
 JobStatus = Literal["running", "succeeded", "failed"]
-# API requests: time-sortable and random; uploads: derived from the object (see tts_core.uploads).
+# API requests: time-sortable and random; uploads: derived from the object (see tts_core.pipeline.uploads).
 _REQUEST_ID = re.compile(r"^([0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}|upload-[0-9a-f]{32})$")
 _FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "failed", "ABORTED": "failed"}
 

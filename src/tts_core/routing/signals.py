@@ -13,14 +13,15 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
-from tts_core import aws, breaker
-from tts_core.breaker import Route, RouteDocument, Transition
 from tts_core.config import BreakerEnv, ProbeSettings
 from tts_core.engines import Deadline, run_with_deadline
 from tts_core.errors import EngineTimeoutError
 from tts_core.models import EngineTask, SynthesisRequest, SynthesisResult
-from tts_core.observability import logger, new_metrics
-from tts_core.route_store import RouteStore
+from tts_core.platform import aws
+from tts_core.platform.observability import logger, new_metrics
+from tts_core.routing import breaker
+from tts_core.routing.breaker import Route, RouteDocument, Transition
+from tts_core.routing.route_store import RouteStore
 
 # Short, mixed-language, and through the real engine: what users send, at the smallest cost.
 PROBE_TEXT = "你好。Hello."

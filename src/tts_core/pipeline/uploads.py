@@ -21,7 +21,6 @@ from urllib.parse import unquote, unquote_plus
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from tts_core import jobs, storage
 from tts_core.config import IngestSettings
 from tts_core.errors import (
     EmptyUploadError,
@@ -33,7 +32,9 @@ from tts_core.errors import (
     UnsupportedMediaTypeError,
 )
 from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, SynthesisResult, UploadSource, parse_request
-from tts_core.observability import logger
+from tts_core.pipeline import jobs
+from tts_core.platform import storage
+from tts_core.platform.observability import logger
 
 MAX_NAME_CHARS = 100
 _UNSAFE = re.compile(r"[^\w.-]+")  # \w is Unicode: 你好.txt keeps its name

@@ -32,10 +32,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tts_core import aws
-from tts_core.breaker import RouteDocument, Transition, parse
 from tts_core.errors import StorageError
-from tts_core.observability import logger
+from tts_core.platform import aws
+from tts_core.platform.observability import logger
+from tts_core.routing.breaker import RouteDocument, Transition, parse
 
 
 class RouteStoreError(StorageError):

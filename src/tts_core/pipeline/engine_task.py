@@ -10,13 +10,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from tts_core import config, storage
+from tts_core import config
 from tts_core.audio import AudioContract
 from tts_core.config import EngineSettings
 from tts_core.engines import Deadline, Engine
 from tts_core.errors import EngineError, InvalidInputError, TtsError
 from tts_core.models import EngineOutput, EngineTask
-from tts_core.observability import logger
+from tts_core.platform import storage
+from tts_core.platform.observability import logger
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 

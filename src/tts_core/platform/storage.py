@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tts_core import aws
 from tts_core.errors import NotFoundError, StorageError
+from tts_core.platform import aws
 
 AUDIO_PREFIX = "audio/"
 RESULTS_PREFIX = "results/"

@@ -9,9 +9,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tts_core import aws
 from tts_core.errors import code_for_error_name
 from tts_core.models import Attempt
+from tts_core.platform import aws
 
 _FINISH = {"TaskSucceeded": "succeeded", "TaskFailed": "failed", "TaskTimedOut": "timed_out"}
 

@@ -1,5 +1,5 @@
 """A long text through the primary: the plan (its segments, each one primary invocation), the join
-(their WAVs in order, one output). A running job's progress is read in `tts_core.jobs`.
+(their WAVs in order, one output). A running job's progress is read in `tts_core.pipeline.jobs`.
 
 The state machine's `PlanSegments` task cuts the text with the shared segmentation; a text that fits
 one invocation goes to the single `Primary` task as before. Otherwise the `PrimarySegments` Map runs
@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tts_core import storage
 from tts_core.audio import AudioContract, join_pcm, read_pcm16
 from tts_core.config import JoinSettings, PlanSettings
 from tts_core.errors import EngineError, NotFoundError
 from tts_core.models import EngineOutput, Segment, SegmentPart, SynthesisRequest
-from tts_core.segmentation import segment
+from tts_core.pipeline.segmentation import segment
+from tts_core.platform import storage
 
 MIXED_ENGINES = "mixed"  # engine_used of an output whose segments came from more than one engine
 _READ_THREADS = 16  # S3 GETs of the segments in parallel: the join is bound by their latency
