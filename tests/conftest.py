@@ -129,7 +129,7 @@ def _served_api(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, ApiSer
         patch.delenv("TTS_LOCAL_FAULTS", raising=False)
         engines: dict[str, Engine] = {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
         with LocalStack(parameters, engines=engines) as stack:
-            server = ApiServer(stack, port=0)
+            server = ApiServer(stack, port=0, admin_key="test-admin-key")
             server.start()
             try:
                 yield stack, server
@@ -140,5 +140,6 @@ def _served_api(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, ApiSer
 @pytest.fixture(scope="module")
 def served_api() -> Callable[[dict[str, str]], AbstractContextManager[tuple[LocalStack, ApiServer]]]:
     """`with served_api({...parameters}) as (stack, server):` a local stack with engine doubles and its
-    HTTP API on 127.0.0.1, for module-scoped fixtures (a stack per test is too slow for big tables)."""
+    HTTP API on 127.0.0.1, for module-scoped fixtures (a stack per test is too slow for big tables).
+    No API key is checked; PUT /api/route needs `x-admin-key: server.admin_key`."""
     return _served_api

@@ -35,6 +35,8 @@ SCHEDULED_EVENT = json.loads((ROOT / "events" / "schedule.json").read_text())
 DEFAULT_AWS_PORT = 4566
 DEFAULT_API_PORT = 3000
 ENDPOINT_ENV = "TTS_LOCAL_ENDPOINT"
+API_KEY_ENV = "TTS_LOCAL_API_KEY"
+ADMIN_KEY_ENV = "TTS_LOCAL_ADMIN_KEY"
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
@@ -229,13 +231,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Presigned audio URLs must point at this machine's S3, where a browser can fetch them.
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{args.aws_port}"
         aws.reset_clients()
-        api = ApiServer(stack, args.port, api_key=args.api_key)
+        api_key = _secret(args.api_key, args.api_key_file, API_KEY_ENV)
+        admin_key = _secret(args.admin_key, args.admin_key_file, ADMIN_KEY_ENV)
+        api = ApiServer(stack, args.port, api_key=api_key, admin_key=admin_key)
         api.start()
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"API        {api.url}  (routes: {', '.join(f'{r.method} {r.resource}' for r in api.routes)})")
         print(f"AWS        http://127.0.0.1:{args.aws_port}  (export {ENDPOINT_ENV}=http://127.0.0.1:{args.aws_port})")
-        print(f"page       {api.url}/" + ("  (API key required: --api-key)" if args.api_key else ""))
+        print(f"page       {api.url}/" + ("  (API key required: x-api-key)" if api_key else ""))
+        print("admin      PUT /api/route " + ("needs x-admin-key" if admin_key else
+                                              f"refused (no admin key: --admin-key-file or {ADMIN_KEY_ENV})"))
         print(f"bucket     {stack.bucket}  (upload to inbox/: tts-local upload FILE)")
         print(f"faults     {os.environ.get(faults.ENV_VAR) or 'none'}")
         if args.probe_interval:
@@ -251,6 +257,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             api.stop()
             aws_server.stop()
     return 0
+
+
+def _secret(value: str | None, path: str | None, env: str) -> str | None:
+    """A key from its file (first line), else the command line, else the environment: a file or the
+    environment keep it out of `ps`."""
+    if path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(f"tts-local: cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise SystemExit(f"tts-local: {path} is empty")
+        return value
+    return value or os.environ.get(env) or None
 
 
 def _probe_loop(stack: LocalStack, interval_s: float, stop: threading.Event) -> None:
@@ -323,7 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT)
     srv.add_argument("--probe-interval", type=float, metavar="SECONDS",
                      help="run the health probe on this schedule inside the local stack")
-    srv.add_argument("--api-key", help="require this x-api-key where API Gateway would (default: no key checked)")
+    keys = srv.add_mutually_exclusive_group()
+    keys.add_argument("--api-key", help="require this x-api-key where API Gateway would (default: no key "
+                                        f"checked); visible in `ps`: prefer --api-key-file or {API_KEY_ENV}")
+    keys.add_argument("--api-key-file", metavar="PATH", help="read the API key from this file")
+    admin = srv.add_mutually_exclusive_group()
+    admin.add_argument("--admin-key", help="the x-admin-key IAM-authorised routes (PUT /api/route) need locally "
+                                           f"(default: refused); prefer --admin-key-file or {ADMIN_KEY_ENV}")
+    admin.add_argument("--admin-key-file", metavar="PATH", help="read the admin key from this file")
     srv.set_defaults(func=cmd_serve)
 
     upl = sub.add_parser("upload", parents=[stack_options],

@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -275,11 +282,185 @@ def test_given_a_bad_route_override_then_a_4xx_and_the_route_is_unchanged(served
                                                                          content_type: str, code: str) -> None:
     before = send(served.server, "GET", "/api/health").body["route"]
 
-    answer = send(served.server, "PUT", "/api/route", body, {"Content-Type": content_type})
+    answer = send(served.server, "PUT", "/api/route", body, {"Content-Type": content_type} | as_admin(served))
 
     assert 400 <= answer.status < 500 and (answer.body["status"], answer.body["code"]) == ("error", code)
     assert_never_reflected_raw(answer)
     assert send(served.server, "GET", "/api/health").body["route"] == before
+
+
+def as_admin(served: Served) -> dict[str, str]:
+    assert served.server.admin_key
+    return {"x-admin-key": served.server.admin_key}
+
+
+@pytest.mark.parametrize("credentials", [
+    pytest.param({}, id="none"),
+    pytest.param({"x-api-key": "any"}, id="api-key-only"),
+    pytest.param({"x-admin-key": "wrong"}, id="wrong-admin-key"),
+    pytest.param({"x-admin-key": ""}, id="empty-admin-key"),
+    pytest.param({"Authorization": "AWS4-HMAC-SHA256 Credential=x"}, id="unverifiable-signature"),
+])
+def test_given_no_admin_credential_when_the_route_is_overridden_then_403_and_unchanged(
+        served: Served, credentials: dict[str, str]) -> None:
+    before = send(served.server, "GET", "/api/health").body["route"]
+
+    answer = send(served.server, "PUT", "/api/route", b'{"override": "fallback"}', {"Content-Type": JSON} | credentials)
+
+    assert (answer.status, answer.body) == (403, {"message": "Forbidden"})
+    assert send(served.server, "GET", "/api/health").body["route"] == before
+
+
+# ---- the HTTP front (API Gateway's part) ---------------------------------------------------------
+def exchange(server: ApiServer, raw: bytes, *, timeout_s: float = 30) -> Answer:
+    """Exactly these bytes on the wire (http.client refuses to send some of them), and the answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout_s) as sock:
+        sock.sendall(raw)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return Answer(response.status, dict(response.getheaders()), response.read())
+
+
+def request_bytes(method: str, headers: dict[str, str], payload: bytes = b"") -> bytes:
+    lines = [f"{method} /api/synthesize HTTP/1.1", "Host: 127.0.0.1"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+@pytest.mark.parametrize(("headers", "payload", "status", "message"), [
+    pytest.param({"Content-Length": "-5"}, b"", 400, "Invalid Content-Length", id="negative"),
+    pytest.param({"Content-Length": "abc"}, b"", 400, "Invalid Content-Length", id="not-a-number"),
+    pytest.param({"Content-Length": "+5"}, b"12345", 400, "Invalid Content-Length", id="signed"),
+    pytest.param({"Content-Length": "1e3"}, b"", 400, "Invalid Content-Length", id="exponent"),
+    pytest.param({"Content-Length": "9" * 40}, b"", 400, "Invalid Content-Length", id="forty-digits"),
+    pytest.param({"Content-Length": "99999999999"}, b"", 413, "Request Too Long", id="100-gb"),
+    pytest.param({"Transfer-Encoding": "chunked"}, b"zz\r\nhi\r\n0\r\n\r\n", 400, "Invalid chunked body",
+                 id="bad-chunk-header"),
+])
+def test_given_a_bad_content_length_or_chunk_then_api_gateway_refuses_it_as_json(
+        served: Served, headers: dict[str, str], payload: bytes, status: int, message: str) -> None:
+    started = len(executions(served.stack))
+
+    answer = exchange(served.server, request_bytes("POST", {"Content-Type": JSON} | headers, payload))
+
+    assert (answer.status, answer.body) == (status, {"message": message})
+    assert answer.headers["Content-Type"] == JSON
+    assert len(executions(served.stack)) == started
+
+
+@pytest.mark.parametrize("method", ["FOO", "TRACE", "CONNECT", "PROPFIND", "BREW"])
+def test_given_an_unknown_method_then_api_gateways_json_refusal(served: Served, method: str) -> None:
+    answer = exchange(served.server, request_bytes(method, {"Content-Length": "0"}))
+
+    assert (answer.status, answer.body) == (403, {"message": "Missing Authentication Token"})
+    assert answer.headers["Content-Type"] == JSON
+
+
+@pytest.mark.parametrize("content_type", ["Application/JSON", "APPLICATION/JSON; charset=UTF-8",
+                                          "application/json;CHARSET=utf-8"])
+def test_given_a_json_media_type_in_any_case_then_it_is_accepted(served: Served, content_type: str) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", body(text="Case does not matter."),
+                  {"Content-Type": content_type})
+
+    assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
+
+
+def test_given_a_chunked_body_then_it_is_read_whole(served: Served) -> None:
+    engine = served.stack.function("primary").engine
+    assert isinstance(engine, ToneEngine)
+    called = len(engine.calls)
+    text = "Sent in chunks, spoken whole."
+    pieces = [body(text=text, cache=False)[i:i + 7] for i in range(0, 60, 7)]
+
+    connection = http.client.HTTPConnection("127.0.0.1", served.server.port, timeout=60)
+    try:
+        connection.request("POST", "/api/synthesize", body=iter(pieces), encode_chunked=True,
+                           headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
+        response = connection.getresponse()
+        answer = Answer(response.status, dict(response.getheaders()), response.read())
+    finally:
+        connection.close()
+
+    assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
+    assert [c.text for c in engine.calls[called:]] == [text]
+
+
+def test_given_a_chunked_body_over_api_gateways_limit_then_413(served: Served) -> None:
+    chunk = b"a" * ONE_MB
+    payload = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(11)) + b"0\r\n\r\n"
+
+    answer = exchange(served.server, request_bytes("POST", {"Content-Type": JSON, "Transfer-Encoding": "chunked"},
+                                                   payload))
+
+    assert (answer.status, answer.body) == (413, {"message": "Request Too Long"})
+
+
+def test_given_a_client_that_stalls_mid_body_then_it_times_out_and_others_are_served(served: Served) -> None:
+    impatient = ApiServer(served.stack, port=0, read_timeout_s=1.0)
+    impatient.start()
+    try:
+        with socket.create_connection(("127.0.0.1", impatient.port), timeout=30) as stalled:
+            stalled.sendall(request_bytes("POST", {"Content-Type": JSON, "Content-Length": "100"}, b'{"text": '))
+            meanwhile = send(impatient, "GET", "/api/voices")  # a stalled client holds no one else up
+            began = time.monotonic()
+            response = http.client.HTTPResponse(stalled)
+            response.begin()
+            waited = time.monotonic() - began
+            answer = Answer(response.status, dict(response.getheaders()), response.read())
+    finally:
+        impatient.stop()
+
+    assert meanwhile.status == 200
+    assert (answer.status, answer.body) == (408, {"message": "Request Timeout"})
+    assert waited < 10
+
+
+def test_given_twenty_simultaneous_posts_then_every_one_is_answered_and_started(served: Served) -> None:
+    started = len(executions(served.stack))
+    answers: dict[int, Answer | BaseException] = {}
+    go = threading.Barrier(20)
+
+    def one(n: int) -> None:
+        go.wait()
+        try:
+            answers[n] = send(served.server, "POST", "/api/synthesize", body(text=f"Caller {n}.", cache=False),
+                              {"Content-Type": JSON})
+        except BaseException as exc:  # a reset connection: the defect this test is about
+            answers[n] = exc
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(a.status if isinstance(a, Answer) else repr(a) for a in answers.values()) == [200] * 20, answers
+    ids = {a.body["request_id"] for a in answers.values() if isinstance(a, Answer)}
+    assert len(ids) == 20 and len(executions(served.stack)) == started + 20
+
+
+def test_given_keys_from_the_environment_and_a_file_then_serve_enforces_them_and_ps_never_shows_them(
+        tts_local_serve, tmp_path: Path) -> None:
+    api_key, admin_key = f"api-{uuid.uuid4()}", f"admin-{uuid.uuid4()}"
+    admin_file = tmp_path / "admin-key"
+    admin_file.write_text(admin_key + "\n")
+    api_url, _ = tts_local_serve("--admin-key-file", str(admin_file), env={"TTS_LOCAL_API_KEY": api_key})
+
+    def status(method: str, path: str, headers: dict[str, str], data: bytes | None = None) -> int:
+        request = urllib.request.Request(api_url + path, data=data, method=method,
+                                         headers={"Content-Type": JSON} | headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    override = b'{"override": null}'
+    assert status("GET", "/api/voices", {}) == 403
+    assert status("GET", "/api/voices", {"x-api-key": api_key}) == 200
+    assert status("PUT", "/api/route", {"x-api-key": api_key}, override) == 403
+    assert status("PUT", "/api/route", {"x-admin-key": admin_key}, override) == 200
+    command_lines = [p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()]
+    assert command_lines and not [c for c in command_lines if api_key.encode() in c or admin_key.encode() in c]
 
 
 # ---- S3 uploads ---------------------------------------------------------------------------------

@@ -21,14 +21,16 @@ from tts_local.http_api import ApiServer
 from tts_local.template import ROOT
 
 pytestmark = pytest.mark.stack
+ADMIN = "local-admin-key"
+AS_ADMIN = {"x-admin-key": ADMIN}
 
 
 @contextmanager
-def serving(local_stack, api_key: str | None = None, engines: dict | None = None,
+def serving(local_stack, api_key: str | None = None, engines: dict | None = None, admin_key: str | None = ADMIN,
             **parameters: str) -> Iterator[tuple[ApiServer, Any]]:
     engines = engines or {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
     with local_stack(engines=engines, **parameters) as stack:
-        server = ApiServer(stack, port=0, api_key=api_key)
+        server = ApiServer(stack, port=0, api_key=api_key, admin_key=admin_key)
         server.start()
         try:
             yield server, stack
@@ -53,9 +55,9 @@ def fetch(server: ApiServer, method: str, path: str, headers: dict[str, str] | N
 
 
 def call(server: ApiServer, method: str, path: str, body: bytes | None = None,
-         content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(server.url + path, data=body, method=method,
-                                     headers={"Content-Type": content_type} if body is not None else {})
+         content_type: str = "application/json", headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    sent = ({"Content-Type": content_type} if body is not None else {}) | (headers or {})
+    request = urllib.request.Request(server.url + path, data=body, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read())
@@ -130,13 +132,14 @@ def test_unknown_route_is_refused_like_api_gateway(api) -> None:
 
 def test_operator_override_through_the_api(api) -> None:
     server, _ = api
-    status, body = call(server, "PUT", "/api/route", json.dumps({"override": "fallback"}).encode())
+    status, body = call(server, "PUT", "/api/route", json.dumps({"override": "fallback"}).encode(), headers=AS_ADMIN)
     assert status == 200 and body["route"]["route"] == "fallback" and body["route"]["override"] == "fallback"
+    assert body["route"]["updated_by"].endswith(":user/tts-local-admin"), body
     status, body = call(server, "POST", "/api/synthesize", json.dumps({"text": "hi"}).encode())
     assert body["engine_used"] == "fallback"
     assert [a["engine"] for a in body["attempts"]] == ["fallback"]
 
-    status, body = call(server, "PUT", "/api/route", json.dumps({"override": None}).encode())
+    status, body = call(server, "PUT", "/api/route", json.dumps({"override": None}).encode(), headers=AS_ADMIN)
     assert status == 200 and body["route"]["route"] == "primary"
     status, health = call(server, "GET", "/api/health")
     assert health["route"]["override"] is None and health["engines"]["primary"] == "in service"
@@ -145,7 +148,7 @@ def test_operator_override_through_the_api(api) -> None:
 @pytest.mark.parametrize("body", [b'{"override": "sideways"}', b"{}", b'{"override": "fallback", "x": 1}'])
 def test_bad_override_is_refused(api, body: bytes) -> None:
     server, _ = api
-    status, answer = call(server, "PUT", "/api/route", body)
+    status, answer = call(server, "PUT", "/api/route", body, headers=AS_ADMIN)
     assert (status, answer["code"]) == (400, "INVALID_INPUT")
 
 

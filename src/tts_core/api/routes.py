@@ -280,10 +280,27 @@ _started: ContextVar[_Started | None] = ContextVar("started", default=None)
 _RESOLVING = threading.Lock()
 
 
+def _lower_media_type(value: str) -> str:
+    media_type, sep, parameters = value.partition(";")
+    return media_type.lower() + sep + parameters
+
+
+def _with_media_type_in_lower_case(event: dict[str, Any]) -> dict[str, Any]:
+    """Media types are case-insensitive (RFC 9110); powertools compares them as written."""
+    fixed = dict(event)
+    if isinstance(event.get("headers"), dict):
+        fixed["headers"] = {k: _lower_media_type(v) if k.lower() == "content-type" else v
+                            for k, v in event["headers"].items()}
+    if isinstance(event.get("multiValueHeaders"), dict):
+        fixed["multiValueHeaders"] = {k: [_lower_media_type(v) for v in vs] if k.lower() == "content-type" else vs
+                                      for k, vs in event["multiValueHeaders"].items()}
+    return fixed
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _started.set(None)
     with _RESOLVING:
-        answer = app.resolve(event, context)
+        answer = app.resolve(_with_media_type_in_lower_case(event), context)
     started = _started.get()
     if started is None:
         return answer
