@@ -35,6 +35,7 @@ FAST = {
     "FallbackTimeoutSeconds": "5",
     "FallbackRetryIntervalSeconds": "1",
     "FallbackRetryMaxAttempts": "1",
+    "FallbackThrottleRetryMaxAttempts": "1",
     "RetryBackoffRate": "1.0",
     "RetryMaxDelaySeconds": "1",
 }

@@ -85,6 +85,7 @@ class LocalFunction:
     memory_mb: int
     environment: dict[str, str]
     engine: Engine | None = None  # a test double standing in for this function's engine
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions: at most this many at once
     _environments: list[_Environment] = field(default_factory=list)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,9 +101,14 @@ class LocalFunction:
     @contextmanager
     def execution_environment(self, module_prefix: str) -> Iterator[Handler]:
         """A free execution environment for one invocation, as Lambda gives: never two invocations at
-        once in one environment; a new one (a cold start: the handler loaded anew) when all are busy."""
+        once in one environment; a new one (a cold start: the handler loaded anew) when all are busy,
+        unless the function's reserved concurrency is reached: then Lambda refuses the invocation."""
         with self._pool_lock:
             free = next((env for env in self._environments if env.busy.acquire(blocking=False)), None)
+            if free is None and self.reserved_concurrency is not None \
+                    and len(self._environments) >= self.reserved_concurrency:
+                raise JsonRESTError("TooManyRequestsException",
+                                    f"Rate exceeded: {self.name} has {self.reserved_concurrency} reserved concurrency")
             if free is None:
                 free = _Environment(self._load_handler(f"{module_prefix}_{len(self._environments)}"))
                 free.busy.acquire()
@@ -331,6 +337,8 @@ class LocalStack:
                 timeout_s=float(r.resolve(props.get("Timeout", globals_.get("Timeout", 3)))),
                 memory_mb=int(r.resolve(props.get("MemorySize", globals_.get("MemorySize", 128)))),
                 environment=env)
+            if "ReservedConcurrentExecutions" in props:
+                fn.reserved_concurrency = int(r.resolve(props["ReservedConcurrentExecutions"]))
             fn.engine = self.engine_doubles.get(fn.short_name)
             self.functions[fn.name] = fn
             lam.create_function(FunctionName=fn.name, Runtime="python3.11", Role=role,
@@ -408,6 +416,8 @@ class LocalStack:
             try:
                 with fn.execution_environment(self._prefix) as handler:
                     return json.dumps(handler(event, context)).encode()
+            except JsonRESTError:  # the Lambda service refused the invocation: no function error
+                raise
             except Exception as exc:  # what the Lambda runtime reports for an unhandled exception
                 error = (type(exc).__name__, str(exc))
         response_headers["x-amz-function-error"] = "Unhandled"

@@ -84,10 +84,18 @@ def test_only_retryable_errors_are_retried_and_every_retryable_engine_error_is()
             assert ours <= retryable, f"{name} retries non-retryable {ours - retryable}"
             assert "States.ALL" not in rule["ErrorEquals"] and "States.Timeout" not in rule["ErrorEquals"]
         if name in ("Primary", "Fallback", "SegmentPrimary", "SegmentFallback"):
-            (rule,) = state["Retry"]
-            missing = retryable - set(rule["ErrorEquals"])
+            missing = retryable - {n for rule in state["Retry"] for n in rule["ErrorEquals"]}
             assert not missing, f"{name} does not retry {missing}"
-            assert rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] >= 1
+            assert all(rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] >= 1 for rule in state["Retry"])
+
+
+def test_fallback_retries_throttling_on_its_own_budget() -> None:
+    definition = resolved_definition({"FallbackThrottleRetryMaxAttempts": "9",
+                                      "FallbackThrottleRetryIntervalSeconds": "3"})
+    throttling, other = definition["States"]["Fallback"]["Retry"]
+    assert throttling["ErrorEquals"] == ["EngineThrottledError", "Lambda.TooManyRequestsException"]
+    assert (throttling["MaxAttempts"], throttling["IntervalSeconds"]) == (9, 3)
+    assert not set(throttling["ErrorEquals"]) & set(other["ErrorEquals"])
 
 
 def test_error_classes_have_unique_codes() -> None:
@@ -103,13 +111,36 @@ def test_engine_tasks_name_their_engine_and_have_timeouts() -> None:
         payload = state.get("Parameters", {}).get("Payload", {})
         if "engine" in payload:
             engines[name] = payload["engine"]
-            assert isinstance(state.get("TimeoutSeconds"), int), f"{name} has no TimeoutSeconds"
+            assert isinstance(state.get("TimeoutSeconds"), int) or state.get("TimeoutSecondsPath"), \
+                f"{name} has no timeout"
             if name in definition["States"]:  # inside the Map, the Map's own Catch is the one that counts
                 assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], f"{name} lets an error escape"
     assert engines == {"Primary": "primary", "Fallback": "fallback", "LastResort": "offline",
                        "SegmentPrimary": "primary", "SegmentFallback": "fallback"}
     segments = definition["States"]["PrimarySegments"]
-    assert segments["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.primary_error", "Next": "Fallback"}]
+    assert segments["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.primary_error",
+                                  "Next": "PrimaryFailed"}]
+
+
+def test_the_route_orders_the_engines_and_never_removes_one() -> None:
+    """Whichever engine the route puts first, a failure goes on to the other one, then the last resort."""
+    states = resolved_definition()["States"]
+    assert states["Primary"]["Catch"][0]["Next"] == states["JoinSegments"]["Catch"][0]["Next"] == "PrimaryFailed"
+    assert states["Fallback"]["Catch"][0]["Next"] == "FallbackFailed"
+    for choice, route_fallback, route_primary in (("PrimaryFailed", "LastResortSwitch", "Fallback"),
+                                                   ("FallbackFailed", "PlanSegments", "LastResortSwitch")):
+        (rule,) = states[choice]["Choices"]
+        assert (rule["Variable"], rule["StringEquals"]) == ("$.routing.planned_engine", "fallback")
+        assert (rule["Next"], states[choice]["Default"]) == (route_fallback, route_primary)
+
+
+def test_the_primary_timeout_after_the_fallback_defaults_to_the_primary_timeout() -> None:
+    states = resolved_definition({"PrimaryTimeoutSeconds": "77"})["States"]
+    assert states["UseFallback"]["Result"]["primary_timeout_s"] == 77
+    assert states["UsePrimary"]["Result"]["primary_timeout_s"] == 77
+    shortened = resolved_definition({"PrimaryTimeoutSeconds": "77", "PrimaryTimeoutAfterFallbackSeconds": "5"})
+    assert shortened["States"]["UseFallback"]["Result"]["primary_timeout_s"] == 5
+    assert shortened["States"]["UsePrimary"]["Result"]["primary_timeout_s"] == 77
 
 
 def test_a_segment_has_the_same_timeout_and_retries_as_a_whole_request_on_that_engine() -> None:
@@ -117,16 +148,20 @@ def test_a_segment_has_the_same_timeout_and_retries_as_a_whole_request_on_that_e
                                       "FallbackTimeoutSeconds": "33"})
     inner = definition["States"]["PrimarySegments"]["ItemProcessor"]["States"]
     for whole, segment in (("Primary", "SegmentPrimary"), ("Fallback", "SegmentFallback")):
-        for key in ("TimeoutSeconds", "Retry"):
-            assert inner[segment][key] == definition["States"][whole][key], f"{segment}.{key} differs from {whole}'s"
+        assert inner[segment]["Retry"] == definition["States"][whole]["Retry"], f"{segment}'s Retry differs"
         assert inner[segment]["Parameters"]["FunctionName"] == definition["States"][whole]["Parameters"]["FunctionName"]
-    assert inner["SegmentPrimary"]["TimeoutSeconds"] == 77
+    assert inner["SegmentFallback"]["TimeoutSeconds"] == definition["States"]["Fallback"]["TimeoutSeconds"] == 33
+    # The primary's timeout depends on the route: both read it from the state, which the route set.
+    assert definition["States"]["Primary"]["TimeoutSecondsPath"] == "$.routing.primary_timeout_s"
+    assert inner["SegmentPrimary"]["TimeoutSecondsPath"] == "$.primary_timeout_s"
+    item = definition["States"]["PrimarySegments"]["ItemSelector"]
+    assert item["primary_timeout_s.$"] == "$.routing.primary_timeout_s"
     assert definition["States"]["PrimarySegments"]["MaxConcurrency"] == 10  # SegmentMaxConcurrency's default
 
 
 def test_template_parameters_reach_the_definition() -> None:
     definition = resolved_definition({"PrimaryTimeoutSeconds": "77", "LastResortEnabled": "false"})
-    assert definition["States"]["Primary"]["TimeoutSeconds"] == 77
+    assert definition["States"]["UsePrimary"]["Result"]["primary_timeout_s"] == 77
     assert definition["States"]["LastResortSwitch"]["Result"] == "false"
 
 
