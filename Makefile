@@ -7,6 +7,8 @@ SAM_VENV := .venv-sam
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 IDX_VENV := .venv-indextts
 IDX_STAMP := $(IDX_VENV)/.installed
 TORCH_PIP_ARGS ?=
@@ -30,6 +32,12 @@ $(SAM_STAMP):
 	$(SAM_VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION)
 	@touch $@
 
+# checkov too: it pins boto3 1.35.x, which clashes with moto's.
+$(CHECKOV_STAMP): requirements-checkov.txt constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
+	@touch $@
+
 demo: $(STAMP)
 	$(VENV)/bin/tts-local synthesize "$(DEMO_TEXT)" --out demo.wav
 
@@ -38,7 +46,7 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
-test: $(STAMP) $(SAM_STAMP) browser $(IDX_STAMP)
+test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) browser $(IDX_STAMP)
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest
 	$(IDX_VENV)/bin/pytest -m heavy tests/heavy
@@ -82,8 +90,9 @@ bench-long: $(STAMP)
 openapi: $(STAMP)
 	$(VENV)/bin/python -m tts_core.api.openapi docs/openapi.json
 
-constraints: $(STAMP)
+constraints: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable | sed '1i # Full pins of the dev virtualenv (pip freeze). Regenerate with `make constraints` after changing requirements.' > constraints-dev.txt
+	$(CHECKOV_VENV)/bin/pip freeze | sed '1i # Full pins of .venv-checkov (pip freeze). Regenerate with `make constraints` after changing requirements-checkov.txt.' > constraints-checkov.txt
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(IDX_VENV) .pytest_cache .ruff_cache demo.wav
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(IDX_VENV) .pytest_cache .ruff_cache demo.wav

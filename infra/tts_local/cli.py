@@ -163,14 +163,15 @@ def cmd_upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
     key = args.key or f"{storage.INBOX_PREFIX}{path.name}"
     with target(args) as stack:
-        etag = aws.client("s3").put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())["ETag"].strip('"')
+        put = aws.client("s3").put_object(Bucket=stack.bucket, Key=key, Body=path.read_bytes())
+        etag, version = put["ETag"].strip('"'), put.get("VersionId")
         _say(args, f"uploaded s3://{stack.bucket}/{key}")
         if not key.startswith(storage.INBOX_PREFIX):
             _say(args, f"(only objects under {storage.INBOX_PREFIX} start a synthesis)")
             return 0
         if args.no_wait:
             return 0
-        record = _wait_for_upload(stack.bucket, key, etag, args.timeout)
+        record = _wait_for_upload(stack.bucket, key, etag, version, args.timeout)
         _print_upload(record)
         if record.audio_key and args.out:
             Path(args.out).write_bytes(storage.get_bytes(stack.bucket, record.audio_key))
@@ -178,10 +179,12 @@ def cmd_upload(args: argparse.Namespace) -> int:
         return 0 if record.status == "succeeded" else 1
 
 
-def _wait_for_upload(bucket: str, key: str, etag: str, timeout_s: float) -> uploads.UploadRecord:
-    """The outcome of this version of the object: outputs/<name>.json or failed/<name>.json naming its ETag."""
+def _wait_for_upload(bucket: str, key: str, etag: str, version: str | None,
+                     timeout_s: float) -> uploads.UploadRecord:
+    """The outcome of this version of the object: outputs/<name>.json, failed/<name>.json or
+    superseded/<name>/<version>.json naming it."""
     name = uploads.output_name(key)
-    candidates = (storage.output_keys(name)[1], storage.failed_key(name))
+    candidates = (storage.output_keys(name)[1], storage.failed_key(name), storage.superseded_key(name, version or etag))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for record_key in candidates:
@@ -189,7 +192,7 @@ def _wait_for_upload(bucket: str, key: str, etag: str, timeout_s: float) -> uplo
                 record = uploads.UploadRecord.model_validate(storage.get_json(bucket, record_key))
             except NotFoundError:
                 continue
-            if record.source.etag == etag and record.source.bucket == bucket:
+            if (record.source.version_id or record.source.etag) == (version or etag) and record.source.bucket == bucket:
                 return record
         time.sleep(0.2)
     raise SystemExit(f"tts-local: no outcome for s3://{bucket}/{key} after {timeout_s:.0f} s")
@@ -199,6 +202,8 @@ def _print_upload(record: uploads.UploadRecord) -> None:
     if record.status == "succeeded":
         print(f"{record.source.key}: succeeded -> {record.audio_key} ({record.duration_s:.2f} s, "
               f"engine {record.engine_used})")
+    elif record.status == "superseded":
+        print(f"{record.source.key}: superseded by version {record.superseded_by}: {record.message}")
     else:
         print(f"{record.source.key}: failed -> {storage.failed_key(record.name)}")
         print(f"error {record.code}: {record.message}")

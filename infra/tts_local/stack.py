@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from tts_local.template import ROOT, Resolver, load_template, parameter_defaults
 # the whole state's repr, kilobytes of it. The execution history and the result record say it readably.
 _INTERPRETER_LOGGER = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
 REGION = "us-east-1"
+_MOTO_SEQUENCER = "617f08299329d189"  # moto.s3.notifications puts this one in every event
 ACCOUNT = "123456789012"
 # What a local run changes from the template's defaults: the offline engine is on, so a machine
 # with neither IndexTTS-2 weights nor a DashScope key still speaks.
@@ -163,6 +165,7 @@ class LocalStack:
         self.deliveries: list[EventDelivery] = []  # what the EventBridge rules delivered, for tests
         self.released = threading.Event()  # set on stop: ends hanging "timeout" faults
         self._counter = faults.InvocationCounter()
+        self._sequencer = itertools.count(time.time_ns() // 1000)  # S3's are hex and grow per key
         self._mock: Any = None
         self._saved_environ: dict[str, str | None] = {}
         self._saved_invoke: Any = None
@@ -188,6 +191,8 @@ class LocalStack:
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
             r.refs[logical] = name
             r.attributes[logical] = {"Arn": arn}
+        for logical in resources_of_type(self.template, "AWS::Logs::LogGroup"):  # not created locally
+            r.attributes[logical] = {"Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical}"}
         for kind in ("AWS::Serverless::Api", "AWS::Serverless::LayerVersion"):
             for logical in resources_of_type(self.template, kind):
                 r.refs[logical] = f"local-{logical}"
@@ -293,6 +298,9 @@ class LocalStack:
         if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
             s3.put_bucket_notification_configuration(
                 Bucket=self.bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+        versioning = bucket_spec["Properties"].get("VersioningConfiguration")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": versioning["Status"]})
         for spec in resources_of_type(self.template, "AWS::SSM::Parameter").values():
             props = r.resolve(spec["Properties"])
             boto3.client("ssm", region_name=REGION).put_parameter(
@@ -385,8 +393,12 @@ class LocalStack:
 
     def deliver(self, function_arn: str, event: dict[str, Any]) -> EventDelivery:
         """What EventBridge does for one matched event: an asynchronous invoke of the target (here, at
-        once). moto gives every event the same id and a numeric time; EventBridge gives a fresh id."""
+        once). moto gives every event the same id, a numeric time and one constant S3 sequencer;
+        EventBridge gives a fresh id, and S3 a sequencer that grows with each change of a key."""
         event = event | {"id": str(uuid.uuid4()), "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        obj = event.get("detail", {}).get("object")
+        if event.get("source") == "aws.s3" and isinstance(obj, dict) and obj.get("sequencer") == _MOTO_SEQUENCER:
+            event["detail"] = event["detail"] | {"object": obj | {"sequencer": f"{next(self._sequencer):016X}"}}
         headers: dict[str, str] = {}
         answer = json.loads(self.dispatch(function_arn, json.dumps(event), headers))
         delivery = EventDelivery(function=self.functions[function_arn.rsplit(":", 1)[-1]].short_name, event=event,

@@ -88,12 +88,16 @@ def check_limits(request: SynthesisRequest, *, max_text_chars: int) -> Synthesis
 
 
 class UploadSource(BaseModel):
-    """The object under inbox/ that a synthesis came from; `name` (sanitised) names its outputs."""
+    """The object under inbox/ that a synthesis came from; `name` (tts_core.pipeline.uploads.output_name)
+    names its outputs. `version_id` and `sequencer` come from S3's event: the sequencer orders the
+    versions of one key (a greater one is newer), which S3's event delivery does not."""
 
     bucket: str
     key: str
     etag: str
     name: str
+    version_id: str | None = None
+    sequencer: str | None = None
 
 
 class Segment(BaseModel):

@@ -18,14 +18,17 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 import pytest
 
 from tts_core.models import SynthesisRequest
 from tts_core.pipeline.segmentation import segment
+from tts_core.pipeline.uploads import MAX_NAME_CHARS
 from tts_core.platform import storage
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
@@ -35,7 +38,7 @@ from tts_local.template import load_template, parameter_defaults
 pytestmark = pytest.mark.stack
 
 PREFIXES = (storage.AUDIO_PREFIX, storage.RESULTS_PREFIX, storage.CACHE_PREFIX, storage.INBOX_PREFIX,
-            storage.OUTPUTS_PREFIX, storage.FAILED_PREFIX)
+            storage.OUTPUTS_PREFIX, storage.FAILED_PREFIX, storage.SUPERSEDED_PREFIX)
 LIMIT = 5000  # template Parameter MaxTextChars (default)
 JSON = "application/json"
 ONE_MB = 1024 * 1024
@@ -95,7 +98,8 @@ def assert_every_key_is_under_a_known_prefix(stack: LocalStack) -> None:
     keys = all_keys(stack)
     assert [k for k in keys if not k.startswith(PREFIXES)] == []
     written = [k for k in keys if not k.startswith(storage.INBOX_PREFIX)]  # inbox/ holds what the tests put
-    assert [k for k in written if ".." in k or "//" in k or "\\" in k or "%" in k] == []
+    # Names are percent-encoded (tts_core.pipeline.uploads.output_name): `%` is expected, a path never.
+    assert [k for k in written if ".." in k or "//" in k or "\\" in k] == []
 
 
 def function_errors(stack: LocalStack, since: int) -> list[tuple[str, Any]]:
@@ -518,27 +522,26 @@ def test_given_a_bad_upload_then_a_failed_record_with_a_code_and_nothing_started
 
 
 LONG = "n" * 900
-HOSTILE_NAMES: list[tuple[str, str]] = [  # key, the flat name its failed/ record gets (content: empty)
-    ("inbox/../../results/evil.txt", "results_evil"),
-    ("inbox/..%2f..%2fcache%2fevil.txt", "cache_evil"),
-    ("inbox/%2e%2e%2f%2e%2e%2faudio%2fevil.txt", "audio_evil"),
-    ("inbox/%252e%252e%252fdouble.txt", "2e_2e_2fdouble"),  # decoded once only
-    ("inbox/..\\..\\windows\\evil.txt", "windows_evil"),
-    ("inbox/..%5c..%5cencoded-backslash.txt", "encoded-backslash"),
-    ("inbox//absolute/evil.txt", "absolute_evil"),
-    ("inbox/%2Fencoded-absolute.txt", "encoded-absolute"),
-    ("inbox/../%2e%2e.txt", "upload"),  # nothing left of the name
-    ("inbox/....//....//dots.txt", "dots"),
-    ("inbox/a\u2215b\uff0fc.txt", "a_b_c"),  # division slash, full-width solidus
-    ("inbox/<script>alert(1)<%2fscript>.txt", "script_alert_1__script"),
-    (f"inbox/{LONG}.txt", "n" * 100),
-    (f"inbox/{'../' * 300}deep.txt", "deep"),
+HOSTILE_NAMES: list[str] = [  # keys whose failed/ record must stay flat (content: empty)
+    "inbox/../../results/evil.txt",
+    "inbox/..%2f..%2fcache%2fevil.txt",
+    "inbox/%2e%2e%2f%2e%2e%2faudio%2fevil.txt",
+    "inbox/%252e%252e%252fdouble.txt",
+    "inbox/..\\..\\windows\\evil.txt",
+    "inbox/..%5c..%5cencoded-backslash.txt",
+    "inbox//absolute/evil.txt",
+    "inbox/%2Fencoded-absolute.txt",
+    "inbox/../%2e%2e.txt",
+    "inbox/....//....//dots.txt",
+    "inbox/a\u2215b\uff0fc.txt",  # division slash, full-width solidus
+    "inbox/<script>alert(1)<%2fscript>.txt",
+    f"inbox/{LONG}.txt",
+    f"inbox/{'../' * 300}deep.txt",
 ]
 
 
-@pytest.mark.parametrize(("key", "name"), [pytest.param(*row, id=row[0][:48]) for row in HOSTILE_NAMES])
-def test_given_a_hostile_upload_name_then_its_failed_record_is_flat_under_failed(served: Served, key: str,
-                                                                               name: str) -> None:
+@pytest.mark.parametrize("key", [pytest.param(key, id=key[:48]) for key in HOSTILE_NAMES])
+def test_given_a_hostile_upload_name_then_its_failed_record_is_flat_under_failed(served: Served, key: str) -> None:
     stack = served.stack
     delivered = len(stack.deliveries)
 
@@ -546,7 +549,11 @@ def test_given_a_hostile_upload_name_then_its_failed_record_is_flat_under_failed
 
     assert function_errors(stack, delivered) == []
     outcome = stack.deliveries[-1].answer
-    assert (outcome["status"], outcome["code"], outcome["name"]) == ("rejected", "EMPTY_UPLOAD", name), outcome
+    name = outcome["name"]
+    assert (outcome["status"], outcome["code"]) == ("rejected", "EMPTY_UPLOAD"), outcome
+    assert "/" not in name and ".." not in name and not name.startswith(".") and len(name) <= MAX_NAME_CHARS
+    # Injective: the name decodes back to the key (a name too long for that ends in ~ and the key's hash).
+    assert unquote(name) == key.removeprefix("inbox/") or name.endswith("~" + sha256(key[6:].encode()).hexdigest())
     record = storage.get_json(stack.bucket, f"{storage.FAILED_PREFIX}{name}.json")
     assert record["source"]["key"] == key and record["name"] == name
     assert_every_key_is_under_a_known_prefix(stack)
@@ -566,6 +573,8 @@ def test_given_markup_and_a_hostile_name_in_an_upload_then_outputs_are_flat_and_
     stack.wait(outcome["request_id"])
 
     assert spoken(engine.calls[called:]) == as_segments(text)
-    record = storage.get_json(stack.bucket, f"{storage.OUTPUTS_PREFIX}{'m' * 100}.json")
-    assert record["status"] == "succeeded" and record["audio_key"] == f"{storage.OUTPUTS_PREFIX}{'m' * 100}.wav"
+    wav_key, record_key = storage.output_keys(outcome["name"])
+    record = storage.get_json(stack.bucket, record_key)
+    assert record["status"] == "succeeded" and record["audio_key"] == wav_key
+    assert "/" not in outcome["name"] and ".." not in outcome["name"]
     assert_every_key_is_under_a_known_prefix(stack)

@@ -110,7 +110,7 @@ def test_upload_on_a_fresh_stack_waits_for_the_outcome(tmp_path: Path) -> None:
     done = run("upload", str(note), "--out", str(out))
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "inbox/note.txt: succeeded -> outputs/note.wav" in done.stdout and "engine offline" in done.stdout
+    assert "inbox/note.txt: succeeded -> outputs/note.txt.wav" in done.stdout and "engine offline" in done.stdout
     assert "MODEL_UNAVAILABLE" in done.stdout  # the failover is printed as for `synthesize`
     assert wav_info(out.read_bytes()).sample_rate == 22050
 
@@ -122,16 +122,16 @@ def test_upload_to_a_running_serve_then_download_and_a_bad_upload(served: tuple[
     request.write_text(json.dumps({"text": "Hello again.", "voice": "en-male"}))
     done = run("upload", str(request), "--key", "inbox/greetings/hello.json", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "-> outputs/greetings_hello.wav" in done.stdout
+    assert "-> outputs/greetings%2Fhello.json.wav" in done.stdout
 
     out = tmp_path / "back.wav"
-    done = run("download", "outputs/greetings_hello.wav", "--out", str(out), env=env)
+    done = run("download", "outputs/greetings%2Fhello.json.wav", "--out", str(out), env=env)
     assert done.returncode == 0 and wav_info(out.read_bytes()).channels == 1
 
     broken = tmp_path / "broken.json"
     broken.write_text('{"text": ')
     done = run("upload", str(broken), env=env)
-    assert done.returncode == 1 and "failed -> failed/broken.json" in done.stdout
+    assert done.returncode == 1 and "failed -> failed/broken.json.json" in done.stdout
     assert "error MALFORMED_JSON" in done.stdout
     done = run("download", "outputs/nothing.wav", "--out", str(out), env=env)
     assert done.returncode == 1 and "no s3://" in done.stderr

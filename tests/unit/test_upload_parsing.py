@@ -4,30 +4,50 @@ name per object version, and a stable code for every kind of bad file."""
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote
 
 import pytest
 
 from tts_core.pipeline import jobs
-from tts_core.pipeline.uploads import execution_name, output_name, parse_upload
+from tts_core.pipeline.uploads import MAX_NAME_CHARS, execution_name, output_name, parse_upload
 
 
 @pytest.mark.parametrize(("key", "name"), [
-    ("inbox/hello.txt", "hello"),
-    ("inbox/你好，世界.json", "你好_世界"),
-    ("inbox/notes.v2.txt", "notes.v2"),
-    ("inbox/a b&c.txt", "a_b_c"),
-    ("inbox/sub/dir/file.txt", "sub_dir_file"),
-    ("inbox/../../etc/passwd.txt", "etc_passwd"),
-    ("inbox//abs/path.txt", "abs_path"),
-    ("inbox/%2e%2e%2f%2e%2e%2fsecret.txt", "secret"),
-    ("inbox/..%5C..%5Cwin.txt", "win"),
-    ("inbox/.hidden.txt", "hidden"),
-    ("inbox/...txt", "upload"),
-    ("inbox/" + "x" * 300 + ".txt", "x" * 100),
+    ("inbox/hello.txt", "hello.txt"),
+    ("inbox/你好，世界.json", "你好%EF%BC%8C世界.json"),
+    ("inbox/notes.v2.txt", "notes.v2.txt"),
+    ("inbox/a b&c.txt", "a%20b%26c.txt"),
+    ("inbox/sub/dir/file.txt", "sub%2Fdir%2Ffile.txt"),
+    ("inbox/../../etc/passwd.txt", "%2E%2E%2F.%2E%2Fetc%2Fpasswd.txt"),
+    ("inbox/%2e%2e%2fsecret.txt", "%252e%252e%252fsecret.txt"),
+    ("inbox/.hidden.txt", "%2Ehidden.txt"),
+    ("inbox/...txt", "%2E%2E%2Etxt"),
+    ("inbox/a~b.txt", "a%7Eb.txt"),
+    ("inbox/", "%"),
 ])
-def test_given_an_inbox_key_when_naming_outputs_then_the_name_is_flat_and_safe(key: str, name: str) -> None:
+def test_given_an_inbox_key_when_naming_outputs_then_the_name_is_readable_and_decodes_back(key: str,
+                                                                                          name: str) -> None:
     assert output_name(key) == name
-    assert "/" not in name and "\\" not in name and not name.startswith(".")
+    assert "/" not in name and ".." not in name and not name.startswith(".")
+    assert unquote(name) == key.removeprefix("inbox/") or name == "%"
+
+
+COLLIDING_BEFORE = [  # pairs that shared one output before names were injective
+    ("inbox/dir/name.txt", "inbox/dir_name.txt"), ("inbox/x.txt", "inbox/x.json"),
+    ("inbox/a b.txt", "inbox/a_b.txt"), ("inbox/%41.txt", "inbox/A.txt"), ("inbox/.x.txt", "inbox/x.txt"),
+    ("inbox/" + "y" * 300 + ".txt", "inbox/" + "y" * 301 + ".txt"), ("inbox/a/b.txt", "inbox/a%2Fb.txt"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), COLLIDING_BEFORE)
+def test_given_two_keys_then_they_never_share_a_name(first: str, second: str) -> None:
+    assert output_name(first) != output_name(second)
+
+
+def test_given_a_very_long_key_then_the_name_is_bounded_and_still_unique() -> None:
+    names = {n: output_name("inbox/" + "z" * n + ".txt") for n in range(190, 400)}
+    assert len(set(names.values())) == len(names) and max(map(len, names.values())) == MAX_NAME_CHARS
+    assert all(("~" in name) == (n + 4 > MAX_NAME_CHARS) for n, name in names.items())
 
 
 def test_given_the_same_object_then_the_execution_name_is_the_same_and_a_valid_request_id() -> None:

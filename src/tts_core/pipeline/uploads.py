@@ -4,20 +4,26 @@
 
 Exactly once: S3 delivers events at least once, and EventBridge cannot name the execution it
 starts. So the rule targets the ingest_upload Lambda, which names the execution after the object
-(bucket, key, ETag): Step Functions refuses a second Standard execution of the same name for 90 days,
-atomically, so a duplicate event never synthesizes twice, and there is no marker to write or clean.
+(bucket, key, version): Step Functions refuses a second Standard execution of the same name for 90
+days, atomically, so a duplicate event never synthesizes twice, and there is no marker to write or clean.
 A bad upload never starts an execution: its failed/ record is written here, the same way each time.
+
+Newest wins: S3 delivers events in no particular order and runs take different times, so every write
+under outputs/ and failed/ is conditional (If-Match on the ETag read, or If-None-Match) and carries the
+upload's event sequencer (S3 orders the versions of one key by it): a run never replaces what a newer
+version wrote. A run whose version is no longer the key's current one writes only
+superseded/<name>/<version>.json, naming the version that replaced it. The bucket is versioned, so a
+version replaced before it was read is still read, and still ends in a record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Literal
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote_plus
 
 from pydantic import AliasChoices, BaseModel, Field
 
@@ -29,6 +35,7 @@ from tts_core.errors import (
     MalformedJsonError,
     NotFoundError,
     PayloadTooLargeError,
+    StorageError,
     UnsupportedMediaTypeError,
 )
 from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, SynthesisResult, UploadSource, parse_request
@@ -36,8 +43,11 @@ from tts_core.pipeline import jobs
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
 
-MAX_NAME_CHARS = 100
-_UNSAFE = re.compile(r"[^\w.-]+")  # \w is Unicode: 你好.txt keeps its name
+MAX_NAME_CHARS = 200
+_KEPT = frozenset("._-")
+_SEQUENCER = "upload-sequencer"  # S3 object metadata on what a run writes: which version wrote it
+_VERSION = "upload-version"
+_WRITE_ATTEMPTS = 8
 
 
 # ---- the event ----------------------------------------------------------------------------------
@@ -49,6 +59,8 @@ class _Object(BaseModel):
     key: str
     size: int = Field(ge=0)
     etag: str = Field(validation_alias=AliasChoices("etag", "eTag"))
+    version_id: str | None = Field(default=None, alias="version-id")  # absent unless the bucket is versioned
+    sequencer: str | None = None
 
 
 class _Detail(BaseModel):
@@ -64,7 +76,7 @@ class ObjectCreatedEvent(BaseModel):
     detail: _Detail
 
 
-IngestStatus = Literal["started", "duplicate", "rejected", "ignored", "gone"]
+IngestStatus = Literal["started", "duplicate", "rejected", "ignored", "gone", "superseded"]
 
 
 class IngestOutcome(BaseModel):
@@ -77,33 +89,44 @@ class IngestOutcome(BaseModel):
 
 # ---- names --------------------------------------------------------------------------------------
 def output_name(key: str) -> str:
-    """A flat, safe name for outputs/ and failed/: percent-decoded, path segments joined by `_`
-    (so `..`, `/abs` or `%2e%2e%2f` can never leave the prefix), other unsafe characters replaced."""
+    """The name of a key's outputs: an injective function of the key, readable where it can be.
+
+    The key after `inbox/`, extension included (`x.txt` and `x.json` differ); letters, digits (any
+    script), `.`, `-` and `_` stay, every other character (`/`, `%`, space, `~`, ...) becomes %XX of its
+    UTF-8 bytes, and so does a `.` that starts the name or follows another `.`. Percent-encoding decodes
+    back to the key, so two keys never share a name; no name holds a `/` or `..`, or starts with `.`.
+    A name over MAX_NAME_CHARS keeps its first characters and ends in `~` + the key's SHA-256 (`~`
+    appears in no other name)."""
     relative = key.removeprefix(storage.INBOX_PREFIX)
-    decoded = unquote(relative)
-    suffix = PurePosixPath(decoded).suffix
-    stem = decoded[: -len(suffix)] if suffix else decoded
-    segments = [s for s in re.split(r"[/\\]+", stem) if s not in ("", ".", "..")]
-    name = _UNSAFE.sub("_", "_".join(segments)).strip("._-")[:MAX_NAME_CHARS]
-    return name or "upload"
+    name = "".join(c if (c.isalnum() or c in _KEPT) and not (c == "." and relative[i - 1: i] in ("", "."))
+                   else _escape(c) for i, c in enumerate(relative))
+    if len(name) > MAX_NAME_CHARS:
+        digest = hashlib.sha256(relative.encode()).hexdigest()
+        name = f"{name[: MAX_NAME_CHARS - len(digest) - 1]}~{digest}"
+    return name or "%"  # the key `inbox/` itself: `%` is no other key's name (it is always escaped)
 
 
-def execution_name(bucket: str, key: str, etag: str) -> str:
-    """The same object (same content at the same key) always gets the same execution name."""
-    digest = hashlib.sha256(f"{bucket}/{key}/{etag}".encode()).hexdigest()
+def _escape(character: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in character.encode())
+
+
+def execution_name(bucket: str, key: str, version: str) -> str:
+    """The same version of an object (its version id; its ETag in an unversioned bucket) always gets
+    the same execution name."""
+    digest = hashlib.sha256(f"{bucket}/{key}/{version}".encode()).hexdigest()
     return f"upload-{digest[:32]}"
 
 
 # ---- reading an upload --------------------------------------------------------------------------
-def _read(bucket: str, key: str, etag: str) -> tuple[str, bytes]:
-    """The object as of this event. Keys in S3 events may arrive URL-encoded: try both spellings."""
-    spellings = dict.fromkeys([key, unquote_plus(key)])
-    for spelling in spellings:
+def _read(upload: UploadSource) -> tuple[str, bytes]:
+    """This event's version of the object. Keys in S3 events may arrive URL-encoded: try both spellings."""
+    for spelling in dict.fromkeys([upload.key, unquote_plus(upload.key)]):
         try:
-            return spelling, storage.get_object(bucket, spelling, etag=etag)
+            return spelling, storage.get_object(upload.bucket, spelling, etag=upload.etag,
+                                                version_id=upload.version_id)
         except NotFoundError:
             continue
-    raise NotFoundError(f"s3://{bucket}/{key} (ETag {etag}) is gone or was replaced")
+    raise NotFoundError(f"s3://{upload.bucket}/{upload.key} ({upload.version_id or upload.etag}) is gone")
 
 
 def parse_upload(key: str, data: bytes, *, max_text_chars: int) -> SynthesisRequest:
@@ -139,18 +162,28 @@ def ingest(event: ObjectCreatedEvent, settings: IngestSettings) -> IngestOutcome
     bucket, obj = event.detail.bucket.name, event.detail.object
     if not obj.key.startswith(storage.INBOX_PREFIX):
         return IngestOutcome(status="ignored", key=obj.key)
-    upload = UploadSource(bucket=bucket, key=obj.key, etag=obj.etag.strip('"'), name=output_name(obj.key))
-    request_id = execution_name(bucket, obj.key, upload.etag)
+    upload = UploadSource(bucket=bucket, key=obj.key, etag=obj.etag.strip('"'), name=output_name(obj.key),
+                          version_id=obj.version_id, sequencer=obj.sequencer)
+    request_id = execution_name(bucket, obj.key, upload.version_id or upload.etag)
     base = {"key": obj.key, "name": upload.name, "request_id": request_id}
     logged = {"key": obj.key, "output_name": upload.name, "request_id": request_id}  # LogRecord owns "name"
     try:
         if obj.size > MAX_REQUEST_BYTES:  # refused before reading it
             raise PayloadTooLargeError(f"the uploaded file has {obj.size} bytes; the limit is {MAX_REQUEST_BYTES}")
-        key, data = _read(bucket, obj.key, upload.etag)
-        upload = upload.model_copy(update={"key": key})
+        key, data = _read(upload)
+        upload = upload.model_copy(update={"key": key, "name": output_name(key)})
+        base["name"] = logged["output_name"] = upload.name
+        if (newer := _newer_version(upload)) is not None:  # replaced before it was read: no synthesis
+            record_superseded(upload, newer)
+            logger.info("upload superseded before it was read", extra=logged | {"superseded_by": newer})
+            return IngestOutcome(status="superseded", **base)
         request = parse_upload(key, data, max_text_chars=settings.max_text_chars)
     except NotFoundError:
-        logger.info("upload gone or replaced before it was read; a later event covers it", extra=logged)
+        newer = _newer_version(upload)
+        if newer is not None:
+            record_superseded(upload, newer)
+            return IngestOutcome(status="superseded", **base)
+        logger.info("upload deleted before it was read", extra=logged)
         return IngestOutcome(status="gone", **base)
     except InvalidInputError as exc:
         record_rejection(upload, exc)
@@ -168,9 +201,9 @@ def ingest(event: ObjectCreatedEvent, settings: IngestSettings) -> IngestOutcome
 
 # ---- the outcome: outputs/ or failed/ -----------------------------------------------------------
 class UploadRecord(BaseModel):
-    """outputs/<name>.json or failed/<name>.json."""
+    """outputs/<name>.json, failed/<name>.json or superseded/<name>/<version>.json."""
 
-    status: Literal["succeeded", "failed"]
+    status: Literal["succeeded", "failed", "superseded"]
     name: str
     source: UploadSource
     request_id: str | None = None
@@ -183,16 +216,87 @@ class UploadRecord(BaseModel):
     sample_rate: int | None = None
     total_ms: int | None = None
     attempts: list[Attempt] = []
+    superseded_by: str | None = None  # the version (id, or ETag if unversioned) that replaced this one
     finished_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
 
 
-def _put(record: UploadRecord, key: str) -> None:
-    storage.put_json(record.source.bucket, key, record.model_dump(mode="json", exclude_none=True))
+def _json(record: UploadRecord) -> bytes:
+    return json.dumps(record.model_dump(mode="json", exclude_none=True), ensure_ascii=False, indent=1).encode()
+
+
+def _version(upload: UploadSource) -> str:
+    return upload.version_id or upload.etag
+
+
+def _order(sequencer: str | None) -> str:
+    # S3: the sequencers of one key's events compare as strings once left-padded to the same length.
+    return (sequencer or "").rjust(40, "0")
+
+
+def _newer_version(upload: UploadSource) -> str | None:
+    """The key's current version if it is not this upload's (None: this one is current, or the key is gone)."""
+    current = storage.head(upload.bucket, upload.key)
+    if current is None:
+        return None
+    if upload.version_id is not None:
+        return current.version_id if current.version_id != upload.version_id else None
+    return current.etag if current.etag != upload.etag else None
+
+
+def _write_if_newest(upload: UploadSource, key: str, body: bytes, content_type: str) -> str | None:
+    """Write `key` unless a newer version of the upload wrote it; returns that version, or None once
+    written. A conditional write on the ETag just read: a concurrent writer makes it retry."""
+    for _ in range(_WRITE_ATTEMPTS):
+        current = storage.head(upload.bucket, key)
+        if current is not None and _order(current.metadata.get(_SEQUENCER)) > _order(upload.sequencer):
+            return current.metadata.get(_VERSION, "a newer upload")
+        try:
+            storage.put_bytes(upload.bucket, key, body, content_type,
+                              metadata={_SEQUENCER: upload.sequencer or "", _VERSION: _version(upload)},
+                              if_match=current.etag if current else None, if_absent=current is None)
+            return None
+        except storage.WriteConflictError:
+            continue
+    raise StorageError(f"s3://{upload.bucket}/{key} kept changing under conditional writes")  # retried
+
+
+def _delete_if_older(upload: UploadSource, key: str) -> None:
+    """An older version's outcome under another prefix is over (versioning keeps it as noncurrent)."""
+    for _ in range(_WRITE_ATTEMPTS):
+        current = storage.head(upload.bucket, key)
+        if current is None or _order(current.metadata.get(_SEQUENCER)) >= _order(upload.sequencer):
+            return
+        try:
+            storage.delete(upload.bucket, key, if_match=current.etag)
+            return
+        except storage.WriteConflictError:
+            continue
+
+
+def record_superseded(upload: UploadSource, newer: str, record: UploadRecord | None = None) -> str:
+    """This version lost to a newer one of its key: a record of that, never outputs."""
+    key = storage.superseded_key(upload.name, _version(upload))
+    base = record or UploadRecord(status="superseded", name=upload.name, source=upload)
+    superseded = base.model_copy(update={
+        "status": "superseded", "superseded_by": newer, "audio_key": None,
+        "message": f"replaced by version {newer} of {upload.key} before this one was done; "
+                   "outputs/ are the newer version's"})
+    storage.put_bytes(upload.bucket, key, _json(superseded), "application/json")
+    return key
+
+
+def _record_failure(upload: UploadSource, record: UploadRecord) -> str:
+    key = storage.failed_key(upload.name)
+    if (newer := _newer_version(upload) or _write_if_newest(upload, key, _json(record), "application/json")):
+        return record_superseded(upload, newer, record)
+    for older in storage.output_keys(upload.name):  # the newest version failed: an older one's audio is stale
+        _delete_if_older(upload, older)
+    return key
 
 
 def record_rejection(upload: UploadSource, error: InvalidInputError) -> None:
-    _put(UploadRecord(status="failed", name=upload.name, source=upload, code=error.code, message=error.message),
-         storage.failed_key(upload.name))
+    _record_failure(upload, UploadRecord(status="failed", name=upload.name, source=upload, code=error.code,
+                                         message=error.message))
 
 
 def record_outcome(result: SynthesisResult, upload: UploadSource) -> str:
@@ -203,10 +307,16 @@ def record_outcome(result: SynthesisResult, upload: UploadSource) -> str:
         cache_hit=result.cache_hit, duration_s=result.duration_s, sample_rate=result.sample_rate,
         total_ms=result.total_ms, attempts=result.attempts)
     if result.status == "failed" or not result.audio_key:
-        _put(record, storage.failed_key(upload.name))
-        return storage.failed_key(upload.name)
+        return _record_failure(upload, record)
+    if (newer := _newer_version(upload)) is not None:
+        return record_superseded(upload, newer, record)
     wav_key, record_key = storage.output_keys(upload.name)
-    storage.copy(result.bucket, result.audio_key, wav_key)  # the WAV first: the record says it is done
-    _put(record.model_copy(update={"audio_key": wav_key}), record_key)
-    storage.delete(upload.bucket, storage.failed_key(upload.name))  # an earlier failure of this name is over
+    audio = storage.get_bytes(result.bucket, result.audio_key)
+    done = record.model_copy(update={"audio_key": wav_key})
+    # The WAV first: the record says it is done. Each write loses to a newer version's.
+    newer = (_write_if_newest(upload, wav_key, audio, "audio/wav")
+             or _write_if_newest(upload, record_key, _json(done), "application/json"))
+    if newer is not None:
+        return record_superseded(upload, newer, record)
+    _delete_if_older(upload, storage.failed_key(upload.name))  # an earlier failure of this name is over
     return record_key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,6 +17,21 @@ CACHE_PREFIX = "cache/"
 INBOX_PREFIX = "inbox/"  # uploads: the only prefix that starts a synthesis (the EventBridge rule's filter)
 OUTPUTS_PREFIX = "outputs/"
 FAILED_PREFIX = "failed/"
+SUPERSEDED_PREFIX = "superseded/"
+_MISSING = ("NoSuchKey", "NoSuchVersion", "404", "NotFound")
+_CONFLICT = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+class WriteConflictError(Exception):
+    """A conditional write lost: the object changed since it was read (read it again and retry). Internal:
+    callers that give up raise StorageError, which the state machine retries."""
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    etag: str
+    version_id: str | None
+    metadata: dict[str, str]
 
 
 def audio_key(request_id: str, engine: str) -> str:
@@ -63,16 +79,48 @@ def failed_key(name: str) -> str:
     return f"{FAILED_PREFIX}{name}.json"
 
 
-def put_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
+def superseded_key(name: str, version: str) -> str:
+    """The record of one version of an upload that a newer version of its key replaced."""
+    return f"{SUPERSEDED_PREFIX}{name}/{version}.json"
+
+
+def put_bytes(bucket: str, key: str, body: bytes, content_type: str, *, metadata: dict[str, str] | None = None,
+              if_match: str | None = None, if_absent: bool = False) -> None:
+    """With `if_match` (an ETag) or `if_absent`, a conditional write: WriteConflictError if it lost."""
+    conditions = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"} if if_absent else {}
     try:
-        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
-    except (ClientError, BotoCoreError) as exc:
+        aws.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                                    Metadata=metadata or {}, **conditions)
+    except ClientError as exc:
+        if conditions and _error_code(exc) in _CONFLICT + _MISSING:
+            raise WriteConflictError(f"s3://{bucket}/{key} changed while it was being written") from exc
+        raise StorageError(f"could not write s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
         raise StorageError(f"could not write s3://{bucket}/{key}: {exc}") from exc
 
 
-def put_json(bucket: str, key: str, document: dict[str, Any]) -> None:
+def put_json(bucket: str, key: str, document: dict[str, Any], **conditions: Any) -> None:
     body = json.dumps(document, ensure_ascii=False, indent=1).encode()
-    put_bytes(bucket, key, body, "application/json")
+    put_bytes(bucket, key, body, "application/json", **conditions)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def head(bucket: str, key: str) -> ObjectHead | None:
+    """The current version of an object (None if there is none)."""
+    try:
+        answer = aws.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING:
+            return None
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    version = answer.get("VersionId")
+    return ObjectHead(etag=answer["ETag"].strip('"'), version_id=None if version in (None, "null") else version,
+                      metadata=answer.get("Metadata", {}))
 
 
 def get_bytes(bucket: str, key: str) -> bytes:
@@ -90,15 +138,17 @@ def get_json(bucket: str, key: str) -> dict[str, Any]:
     return json.loads(get_bytes(bucket, key))
 
 
-def get_object(bucket: str, key: str, *, etag: str | None = None) -> bytes:
-    """The object's bytes; with `etag`, only that version of it (NotFoundError if it changed or went)."""
-    if etag is None:
+def get_object(bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None) -> bytes:
+    """The object's bytes; with `version_id` that version (still there when a newer one replaced it),
+    with `etag` only if it is still the current content (NotFoundError if it changed or went)."""
+    if etag is None and version_id is None:
         return get_bytes(bucket, key)
+    which = {"VersionId": version_id} if version_id else {"IfMatch": etag}
     try:
-        return aws.client("s3").get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"].read()
+        return aws.client("s3").get_object(Bucket=bucket, Key=key, **which)["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "PreconditionFailed", "412"):
-            raise NotFoundError(f"s3://{bucket}/{key} with ETag {etag} does not exist") from exc
+        if _error_code(exc) in (*_MISSING, "PreconditionFailed", "412", "InvalidArgument"):
+            raise NotFoundError(f"s3://{bucket}/{key} ({version_id or etag}) does not exist") from exc
         raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
     except BotoCoreError as exc:
         raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
@@ -124,10 +174,15 @@ def copy(bucket: str, source_key: str, key: str) -> None:
         raise StorageError(f"could not copy s3://{bucket}/{source_key} to {key}: {exc}") from exc
 
 
-def delete(bucket: str, key: str) -> None:
+def delete(bucket: str, key: str, *, if_match: str | None = None) -> None:
+    """With `if_match`, only if the object is still that one (WriteConflictError otherwise)."""
     try:
-        aws.client("s3").delete_object(Bucket=bucket, Key=key)
-    except (ClientError, BotoCoreError) as exc:
+        aws.client("s3").delete_object(Bucket=bucket, Key=key, **({"IfMatch": if_match} if if_match else {}))
+    except ClientError as exc:
+        if if_match and _error_code(exc) in _CONFLICT + _MISSING:
+            raise WriteConflictError(f"s3://{bucket}/{key} changed before it could be deleted") from exc
+        raise StorageError(f"could not delete s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
         raise StorageError(f"could not delete s3://{bucket}/{key}: {exc}") from exc
 
 
