@@ -10,6 +10,8 @@ Built on aiohttp, which is already a dependency of the SDK: no extra package.
 
     with DashScopeServer() as server:
         server.scenario = "throttle"          # or use the API key "scenario:throttle"
+    DashScopeServer(rate_limit=20, latency_s=0.5)  # DashScope's account limit: the 21st task in a
+                                                   # second fails with Throttling.RateQuota
         SpeechSynthesizer.call(..., base_address=server.url, api_key="k")
         server.requests[-1].parameters       # what the SDK sent
 """
@@ -23,7 +25,9 @@ import json
 import re
 import socket
 import threading
+import time
 import wave
+from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +71,15 @@ class DashScopeServer:
     """Runs on 127.0.0.1 at a free port in a background thread (its own event loop)."""
 
     def __init__(self, scenario: str = "success", *, valid_keys: Collection[str] | None = None,
-                 seconds_per_char: float = 0.02, frame_bytes: int = 8192, host: str = "127.0.0.1") -> None:
+                 seconds_per_char: float = 0.02, frame_bytes: int = 8192, host: str = "127.0.0.1",
+                 rate_limit: float | None = None, latency_s: float = 0.0) -> None:
         self.scenario = scenario
+        # Tasks accepted per second (a sliding one-second window, as DashScope's per-account QPS limit);
+        # a task over it is answered task-failed Throttling.RateQuota. None: no limit.
+        self.rate_limit = rate_limit
+        self.latency_s = latency_s  # the synthesis' own time before the first audio frame
+        self.throttled = 0
+        self._accepted_at: deque[float] = deque()
         # None accepts any key; a collection makes every other key fail with 401 (key rotation tests).
         self.valid_keys: Collection[str] | None = valid_keys
         self.seconds_per_char = seconds_per_char
@@ -145,6 +156,10 @@ class DashScopeServer:
         self.valid_keys = None
         self.requests.clear()
         self.handshakes = 0
+        self.rate_limit = None
+        self.latency_s = 0.0
+        self.throttled = 0
+        self._accepted_at.clear()
 
     async def _serve(self, sock: socket.socket) -> None:
         self._stopping = asyncio.Event()
@@ -205,7 +220,7 @@ class DashScopeServer:
     async def _run_scenario(self, scenario: str, ws: web.WebSocketResponse, request: web.Request,
                             task: RunTask) -> None:
         tid = task.task_id
-        if scenario == "throttle":
+        if scenario == "throttle" or self._over_rate_limit():
             await self._fail(ws, tid, "Throttling.RateQuota",
                              "Requests rate limit exceeded, please try again later.")
         elif scenario == "content_rejected":
@@ -233,6 +248,8 @@ class DashScopeServer:
                 await self._fail(ws, tid, "InvalidParameter", audio)
                 return
             await self._event(ws, tid, "task-started", {})
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
             for start in range(0, len(audio), self.frame_bytes):
                 await ws.send_bytes(audio[start:start + self.frame_bytes])
             end_ms = int(self._duration(task) * 1000)
@@ -242,6 +259,20 @@ class DashScopeServer:
             await self._event(ws, tid, "task-finished",
                               {"output": final_output, "usage": {"characters": len(task.text)}})
             await self._wait_for_close(ws, forever=False)
+
+    def _over_rate_limit(self) -> bool:
+        """Counts the task against the rate limit; True if it is over (it is then not counted). Runs on
+        the server's one event loop, so no lock is needed."""
+        if self.rate_limit is None:
+            return False
+        now = time.monotonic()
+        while self._accepted_at and now - self._accepted_at[0] >= 1.0:
+            self._accepted_at.popleft()
+        if len(self._accepted_at) >= self.rate_limit:
+            self.throttled += 1
+            return True
+        self._accepted_at.append(now)
+        return False
 
     async def _event(self, ws: web.WebSocketResponse, task_id: str, event: str,
                      payload: dict[str, Any]) -> None:

@@ -362,3 +362,16 @@ def test_classify_failure(status: int, code: object, error: type[TtsError]) -> N
     exc = classify_failure(status, code, "msg")
     assert type(exc) is error
     assert exc.detail == (str(code) or "Unknown")
+
+
+def test_given_a_rate_limited_server_then_tasks_over_the_limit_are_throttled(dashscope: DashScopeServer) -> None:
+    """The server's rate limit answers as DashScope does past its per-account QPS: Throttling.RateQuota."""
+    dashscope.rate_limit = 2  # reset() lifts it for the next test
+    engine = engine_for(dashscope)
+    for _ in range(2):
+        engine.synthesize(request(), Deadline.in_seconds(10))
+    with pytest.raises(EngineThrottledError) as caught:
+        engine.synthesize(request(), Deadline.in_seconds(10))
+    assert caught.value.detail == "Throttling.RateQuota" and dashscope.throttled == 1
+    time.sleep(1.05)  # the window has moved on
+    assert len(engine.synthesize(request(), Deadline.in_seconds(10)).samples) > 0
