@@ -1,6 +1,6 @@
 """Random-weight IndexTTS-2 models for tests and benchmarks: the real architecture, no real weights.
 
-    python -m tts_local.tiny_indextts OUT_DIR [--size tiny|full] [--dtype float16|float32]
+    python -m tts_local.tiny_indextts OUT_DIR [--size tiny|full] [--dtype float16|float32] [--published]
 
 Every checkpoint is the `state_dict` of the class the inference code (PyPI `indextts2-cli`) builds
 from the same config, so its loaders see exactly the keys they expect. The output directory holds
@@ -15,6 +15,13 @@ Limits hard-coded in the inference code, not the config: GPT model_dim 1280; w2v
 with >= 17 layers (infer uses hidden_states[17]); codec hidden 1024 and codebook 8192; CAMPPlus(80,
 192); BigVGAN with 80 mels at 22,050 Hz and x256 upsampling; wavenet.hidden_dim == DiT.hidden_dim.
 A random GPT never emits its stop token: always cap `max_mel_tokens`.
+
+`--published` writes the files as the hub publishes them, the input of the image's weight packer
+(tts_core.engines.indextts_weights): fp32 weights, s2mel.pth with its Adam optimizer state beside
+`net`, the Qwen emotion model in bf16 (`--size full`: Qwen3-0.6B's real dimensions, 1.19 GB), and
+files inference never reads (w2v-bert's conformer_shaw.pt as a small stand-in, READMEs). With
+`--size full` every file the image keeps has the published file's size to within a few percent
+(gpt.pth 3.47 GB, s2mel.pth 1.25 GB, w2v-bert 2.32 GB, BigVGAN 0.45 GB: `make image-size`).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import shutil
 import time
 import wave
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -120,22 +128,39 @@ _BIGVGAN = {
 HUB_REPOS = ("facebook/w2v-bert-2.0", "amphion/MaskGCT", "funasr/campplus", "nvidia/bigvgan_v2_22khz_80band_256x")
 
 
-def cache_key(size: Size = "tiny", dtype: str = "float16") -> str:
+def cache_key(size: Size = "tiny", dtype: str = "float16", published: bool = False) -> str:
     """Changes when this builder or the inference package changes: a stale model is never reused."""
     h = hashlib.sha256(Path(__file__).read_bytes())
-    h.update(f"{metadata.version(PACKAGE)}/{size}/{dtype}".encode())
+    h.update(f"{metadata.version(PACKAGE)}/{size}/{dtype}/{published}".encode())
     return h.hexdigest()[:12]
 
 
-def ensure_model(size: Size = "tiny", dtype: str = "float16", cache_root: Path | None = None) -> Path:
-    """The built model directory, built on the first call and reused after (atomic rename)."""
+def ensure_model(size: Size = "tiny", dtype: str = "float16", cache_root: Path | None = None,
+                 published: bool = False) -> Path:
+    """The built model directory, built on the first call and reused after."""
     root = cache_root or Path(os.environ.get("TTS_MODEL_CACHE", REPO_ROOT / ".cache"))
-    out = root / f"indextts-{size}" / cache_key(size, dtype)
+    out = root / f"indextts-{size}{'-published' if published else ''}" / cache_key(size, dtype, published)
+    return _cached(out, lambda partial: build(partial, size=size, dtype=dtype, published=published))
+
+
+def ensure_packed(size: Size = "tiny", dtype: str = "bfloat16", cache_root: Path | None = None) -> Path:
+    """The published-layout model packed as the image's build packs it: what the image ships."""
+    from tts_core.engines import indextts_weights
+
+    src = ensure_model(size, cache_root=cache_root, published=True)
+    h = hashlib.sha256(Path(indextts_weights.__file__).read_bytes())
+    h.update(f"{src.name}/{dtype}".encode())
+    out = src.parent.parent / f"indextts-{size}-packed-{dtype}" / h.hexdigest()[:12]
+    return _cached(out, lambda partial: indextts_weights.pack(src, partial, dtype))
+
+
+def _cached(out: Path, make: Callable[[Path], Any]) -> Path:
+    """Build into a private directory, then rename it into place (another process may race us)."""
     if (out / "manifest.json").is_file():
         return out
     partial = out.with_name(out.name + f".partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    build(partial, size=size, dtype=dtype)
+    make(partial)
     try:
         partial.rename(out)
     except OSError:  # another process won the race: use its copy
@@ -150,14 +175,9 @@ def _cast(state: dict[str, Any], dtype: Any) -> dict[str, Any]:
 
 
 def _snapshot_dir(hf_cache: Path, repo_id: str) -> Path:
-    """The hub cache layout (models--org--name/refs/main + snapshots/<rev>) hf_hub_download reads offline."""
-    rev = hashlib.sha1(f"random:{repo_id}".encode()).hexdigest()
-    repo = hf_cache / ("models--" + repo_id.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(rev)
-    snap = repo / "snapshots" / rev
-    snap.mkdir(parents=True, exist_ok=True)
-    return snap
+    from tts_core.engines.indextts_weights import snapshot_dir
+
+    return snapshot_dir(hf_cache, repo_id, hashlib.sha1(f"random:{repo_id}".encode()).hexdigest())
 
 
 def _train_bpe(prefix: Path) -> int:
@@ -190,10 +210,17 @@ def _train_bpe(prefix: Path) -> int:
     return int(spm.SentencePieceProcessor(model_file=str(prefix.with_suffix(".model"))).GetPieceSize())
 
 
-def _build_qwen(path: Path, dtype: Any) -> None:
-    """A tiny Qwen3 + byte-level tokenizer with a Qwen-style chat template. Its final norm is zero, so
-    every logit is 0 and greedy decoding emits id 0 (<|im_end|>, eos) at once: `use_emo_text` stays fast
-    and deterministic (QwenEmotion then falls back to calm=1.0). The code loads it at init even unused."""
+# Qwen3-0.6B, the published emotion model's base (qwen0.6bemo4-merge): 596 M parameters.
+_QWEN_FULL: dict[str, Any] = dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
+                                  num_attention_heads=16, num_key_value_heads=8, head_dim=128,
+                                  max_position_embeddings=40960, vocab_size=151936)
+
+
+def _build_qwen(path: Path, dtype: Any, size: Size = "tiny") -> None:
+    """A Qwen3 (tiny, or Qwen3-0.6B's dimensions for `full`) + byte-level tokenizer with a Qwen-style
+    chat template. Its final norm is zero, so every logit is 0 and greedy decoding emits id 0
+    (<|im_end|>, eos) at once: `use_emo_text` stays fast and deterministic (QwenEmotion then falls back
+    to calm=1.0)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
@@ -214,10 +241,11 @@ def _build_qwen(path: Path, dtype: Any) -> None:
     PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                             chat_template=template, model_input_names=["input_ids", "attention_mask"],
                             ).save_pretrained(str(path))
-    model = Qwen3ForCausalLM(Qwen3Config(
+    dims = _QWEN_FULL if size == "full" else dict(
         vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        num_key_value_heads=1, head_dim=16, max_position_embeddings=4096, eos_token_id=0, pad_token_id=1,
-        bos_token_id=None, tie_word_embeddings=True))
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=4096)
+    model = Qwen3ForCausalLM(Qwen3Config(**dims, eos_token_id=0, pad_token_id=1, bos_token_id=None,
+                                         tie_word_embeddings=True))
     with torch.no_grad():
         model.model.norm.weight.zero_()
     model.generation_config.do_sample = False
@@ -243,7 +271,20 @@ def write_prompt_wav(path: Path, *, rate: int = 24000, seconds: float = 1.0, see
         w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
-def build(out_dir: Path, *, size: Size = "tiny", dtype: str = "float16", seed: int = 0) -> dict[str, Any]:
+def _with_adam_state(net: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """s2mel.pth as published: `net` plus the training state inference never reads (Adam's two
+    moments per parameter, the scheduler, counters)."""
+    import torch
+
+    params = [v for state in net.values() for v in state.values() if v.is_floating_point()]
+    moments = {i: {"step": torch.tensor(1000.0), "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+               for i, p in enumerate(params)}
+    return {"net": net, "optimizer": {"state": moments, "param_groups": [{"lr": 1e-4, "params": list(moments)}]},
+            "scheduler": {"last_epoch": 1000}, "iters": 1000, "epoch": 10}
+
+
+def build(out_dir: Path, *, size: Size = "tiny", dtype: str = "float16", seed: int = 0,
+          published: bool = False) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here needs the network
     import indextts
     import safetensors.torch
@@ -259,6 +300,8 @@ def build(out_dir: Path, *, size: Size = "tiny", dtype: str = "float16", seed: i
 
     started = time.perf_counter()
     torch.manual_seed(seed)
+    if published:
+        dtype = "float32"
     store = getattr(torch, dtype)
     model_dir, hf_cache = out_dir / "checkpoints", out_dir / "hf_cache"
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -275,8 +318,9 @@ def build(out_dir: Path, *, size: Size = "tiny", dtype: str = "float16", seed: i
     torch.save(_cast(gpt.state_dict(), store), model_dir / cfg.gpt_checkpoint)
     del gpt
     s2mel = MyModel(cfg.s2mel, use_gpt_latent=True)  # {"net": {module: state_dict}}, loaded strict=False
-    torch.save({"net": {k: _cast(m.state_dict(), store) for k, m in s2mel.models.items()}},
-               model_dir / cfg.s2mel_checkpoint)
+    net = {k: _cast(m.state_dict(), store) for k, m in s2mel.models.items()}
+    torch.save(_with_adam_state(net) if published else {"net": net}, model_dir / cfg.s2mel_checkpoint)
+    del net
     del s2mel
     stats = Path(indextts.__file__).parent / "utils/maskgct/models/tts/maskgct/ckpt/wav2vec2bert_stats.pt"
     if stats.is_file():  # the real statistics ship inside the package
@@ -286,13 +330,17 @@ def build(out_dir: Path, *, size: Size = "tiny", dtype: str = "float16", seed: i
     n_emo = sum(cfg.emo_num)
     torch.save(torch.randn(n_emo, 192), model_dir / cfg.spk_matrix)
     torch.save(torch.randn(n_emo, cfg.gpt.model_dim) * 0.02, model_dir / cfg.emo_matrix)
-    _build_qwen(model_dir / cfg.qwen_emo_path, store)
+    _build_qwen(model_dir / cfg.qwen_emo_path, torch.bfloat16 if published else store, size)
 
     snap = _snapshot_dir(hf_cache, HUB_REPOS[0])
     w2v = Wav2Vec2BertModel(Wav2Vec2BertConfig(**_W2V[size]))
     w2v.to(store).save_pretrained(str(snap), safe_serialization=True)
     SeamlessM4TFeatureExtractor(padding_value=1.0).save_pretrained(str(snap))
     del w2v
+    if published:  # published beside the model, never read by inference (the real one is 2.3 GB)
+        torch.save({"stand_in": torch.zeros(1024)}, snap / "conformer_shaw.pt")
+        for readme in (snap / "README.md", model_dir / cfg.qwen_emo_path / "README.md"):
+            readme.write_text("random weights of the real architecture\n")
     snap = _snapshot_dir(hf_cache, HUB_REPOS[1])
     (snap / "semantic_codec").mkdir(exist_ok=True)
     safetensors.torch.save_model(build_semantic_codec(cfg.semantic_codec).to(store),
@@ -308,7 +356,8 @@ def build(out_dir: Path, *, size: Size = "tiny", dtype: str = "float16", seed: i
     write_prompt_wav(out_dir / "prompt.wav")
 
     files = {str(p.relative_to(out_dir)): p.stat().st_size for p in sorted(out_dir.rglob("*")) if p.is_file()}
-    manifest = {"size": size, "dtype": dtype, "seed": seed, "package": f"{PACKAGE}=={metadata.version(PACKAGE)}",
+    manifest = {"size": size, "dtype": dtype, "published": published, "seed": seed,
+                "package": f"{PACKAGE}=={metadata.version(PACKAGE)}",
                 "total_bytes": sum(files.values()), "build_seconds": round(time.perf_counter() - started, 1),
                 "model_dir": "checkpoints", "hf_hub_cache": "hf_cache", "files": files}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -321,9 +370,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16",
                         help="storage dtype (the loaders copy into fp32 modules either way)")
+    parser.add_argument("--published", action="store_true",
+                        help="the files as published (fp32, s2mel optimizer state, unused files; see above)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    manifest = build(args.out_dir.resolve(), size=args.size, dtype=args.dtype, seed=args.seed)
+    manifest = build(args.out_dir.resolve(), size=args.size, dtype=args.dtype, seed=args.seed,
+                     published=args.published)
     print(json.dumps({k: v for k, v in manifest.items() if k != "files"}, indent=1))
 
 

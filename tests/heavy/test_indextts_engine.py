@@ -59,7 +59,9 @@ def tiny_model() -> Path:
     # sets HF_HUB_OFFLINE/HF_HUB_CACHE, which is exactly what production must not depend on.
     if importlib.util.find_spec("indextts") is None:
         pytest.skip("the IndexTTS-2 inference code (indextts2-cli) is not installed")
-    code = "from tts_local.tiny_indextts import ensure_model; print(ensure_model())"
+    # What the image ships: the published layout (fp32, s2mel optimizer state, unused files) packed
+    # by the image's own build step (tts_core.engines.indextts_weights, bf16).
+    code = "from tts_local.tiny_indextts import ensure_packed; print(ensure_packed())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -182,6 +184,26 @@ def test_loads_every_parameter_from_the_files(engine: IndexTtsEngine, tiny_model
     problems += [f"gpt: missing {k}" for k in sorted(own - set(gpt))]
     problems += [f"gpt: unexpected {k}" for k in sorted(set(gpt) - set(model.gpt.state_dict()))]
     assert problems == []
+
+
+def test_packed_weights_keep_only_what_inference_reads(tiny_model: Path) -> None:
+    """The packer's output (what the image ships): bf16 weights, s2mel without its optimizer state,
+    none of the published files inference never opens."""
+    import json
+
+    import torch
+
+    manifest = json.loads((tiny_model / "manifest.json").read_text())
+    left_out = {Path(name).name for name in manifest["left_out"]}
+    assert {"conformer_shaw.pt", "README.md"} <= left_out
+    s2mel = torch.load(tiny_model / "checkpoints" / "s2mel.pth", map_location="cpu")
+    assert set(s2mel) == {"net"}
+    assert manifest["files"]["checkpoints/s2mel.pth"]["keys_dropped"] >= 4  # optimizer, scheduler, iters, epoch
+    stored = {name: info["dtype"] for name, info in manifest["files"].items()}
+    assert stored["checkpoints/gpt.pth"] == stored["checkpoints/s2mel.pth"] == "bfloat16"
+    assert {stored[name] for name in stored if name.endswith(".safetensors")} == {"bfloat16"}
+    gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
+    assert {v.dtype for v in gpt.values() if v.is_floating_point()} == {torch.bfloat16}
 
 
 def test_fast_profile_runs_one_beam_and_fewer_diffusion_steps(engine: IndexTtsEngine,

@@ -405,22 +405,29 @@ _HUB_FILES = (("facebook/w2v-bert-2.0", "config.json"), ("facebook/w2v-bert-2.0"
               ("amphion/MaskGCT", "semantic_codec/model.safetensors"), ("funasr/campplus", "campplus_cn_common.bin"))
 
 
+def model_files(cfg: Any) -> tuple[list[str], list[tuple[str, str]]]:
+    """What IndexTTS2.__init__ reads for a config (an OmegaConf of config.yaml): file names in the
+    model_dir, and (repository, file) pairs in the hub cache. The emotion model's directory
+    (cfg.qwen_emo_path) is read on first use only. The packer (indextts_weights) keeps exactly these."""
+    local = [cfg.gpt_checkpoint, cfg.s2mel_checkpoint, cfg.dataset.bpe_model, cfg.w2v_stat, cfg.emo_matrix,
+             cfg.spk_matrix]
+    vocoder = str(cfg.vocoder.name)
+    hub = list(_HUB_FILES)
+    if not Path(vocoder).is_dir():  # vocoder.name may be a local directory instead of a hub repository
+        hub += [(vocoder, "config.json"), (vocoder, "bigvgan_generator.pt")]
+    return [str(name) for name in local], hub
+
+
 def _check_files(model_dir: Path, config_path: Path) -> None:
     """Name the missing file up front: the library's own errors rarely say which one it was."""
     from huggingface_hub import try_to_load_from_cache
     from omegaconf import OmegaConf
 
     try:
-        cfg = OmegaConf.load(config_path)
-        local = [cfg.gpt_checkpoint, cfg.s2mel_checkpoint, cfg.dataset.bpe_model, cfg.w2v_stat, cfg.emo_matrix,
-                 cfg.spk_matrix]
-        vocoder = str(cfg.vocoder.name)
+        local, hub = model_files(OmegaConf.load(config_path))
     except Exception as exc:
         raise ModelUnavailableError(f"unreadable IndexTTS-2 config {config_path}: {exc}") from exc
     missing = [str(model_dir / name) for name in local if not (model_dir / name).is_file()]
-    hub = [*_HUB_FILES, (vocoder, "config.json"), (vocoder, "bigvgan_generator.pt")]
-    if Path(vocoder).is_dir():  # vocoder.name may be a local directory instead of a hub repository
-        hub = hub[:-2]
     missing += [f"{repo}/{name} (hub cache)" for repo, name in hub
                 if not isinstance(try_to_load_from_cache(repo, name), str)]
     if missing:
