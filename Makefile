@@ -17,7 +17,8 @@ DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-t
 # The browser test drives Debian's Chromium; install it (as root, or through sudo) when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean
+.PHONY: demo test test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean \
+        image-tools image image-size test-image bench-image clean-images
 
 $(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -46,10 +47,11 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
-test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) browser $(IDX_STAMP)
+test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) browser $(IDX_STAMP) image-tools
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest
 	$(IDX_VENV)/bin/pytest -m heavy tests/heavy
+	$(MAKE) --no-print-directory test-image
 
 # IndexTTS-2's real inference code on tiny random weights, in a virtualenv of its own (torch and ~80
 # pinned packages, ~2.5 GB). torch comes first and alone: unpinned, a dependency would pull a CUDA build.
@@ -72,6 +74,38 @@ test-heavy: $(IDX_STAMP)
 
 bench-primary: $(IDX_STAMP)
 	$(IDX_VENV)/bin/python bench/primary_indextts.py
+
+# ---- container images, built here without a Docker engine (infra/tts_local/images.py) ----------------
+# Debian's buildah builds the project's own Dockerfiles as root; debootstrap makes the stand-in base.
+# Storage: TTS_IMAGE_STORE (default /var/lib/tts-images); `make clean-images` empties it.
+WEIGHTS_DIR ?= build/indextts
+IMAGES = $(SUDO) env TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(VENV)/bin/python -m tts_local.images
+
+image-tools:
+	@command -v buildah >/dev/null && command -v debootstrap >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends buildah debootstrap; }
+
+# Both images. The primary takes its weights from WEIGHTS_DIR (published or packed layout; see its
+# Dockerfile); without one it gets tiny random weights of the real architecture.
+image: $(STAMP) image-tools $(if $(wildcard $(WEIGHTS_DIR)/checkpoints),,$(IDX_STAMP))
+	$(IMAGES) image --weights-dir $(WEIGHTS_DIR)
+
+# The primary image with full-size random weights at the published file sizes (~9 GB written once to
+# .cache/): uncompressed size per layer; last line `primary image: N.NN GB`. Keeps the image for bench-image.
+image-size: $(STAMP) $(IDX_STAMP) image-tools
+	$(IMAGES) size-full
+
+# Smoke test: both images built and their handlers run inside them (also part of `make test`).
+test-image: $(STAMP) $(IDX_STAMP) image-tools
+	TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(SUDO) $(VENV)/bin/pytest -m image tests/image
+
+# Cold start of the built primary image with full-size random weights: process start to first WAV.
+bench-image: $(STAMP) $(IDX_STAMP) image-tools
+	$(SUDO) env TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(VENV)/bin/python bench/cold_start_primary_image.py
+
+clean-images:
+	-$(IMAGES) clean
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

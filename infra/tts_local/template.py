@@ -111,3 +111,15 @@ def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
 
 def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name: spec for name, spec in template["Resources"].items() if spec["Type"] == kind}
+
+
+def function_environment(logical_id: str, refs: dict[str, str] | None = None,
+                         parameters: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment template.yaml gives one function (Globals, then its own), resolved with the
+    parameters' defaults; a resource resolves to `refs[name]`, else to its logical id."""
+    template = load_template()
+    resolver = Resolver(template, parameter_defaults(template) | (parameters or {}),
+                        refs={name: name for name in template["Resources"]} | (refs or {}))
+    variables = (template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+                 | template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
+    return {k: str(v) for k, v in resolver.resolve(variables).items()}
