@@ -41,6 +41,9 @@ FAST = {
 }
 
 StackFactory = Callable[..., AbstractContextManager[LocalStack]]
+# Text markers that make served_api's engine doubles answer silence (0.0) or near-silence (-100 dBFS noise).
+SILENT_PRIMARY = {"PRIMARYSILENT": 0.0, "PRIMARYNEARSILENT": 1e-5}
+SILENT_BOTH = {"BOTHSILENT": 0.0}
 
 
 @pytest.fixture
@@ -128,7 +131,8 @@ def tts_local_serve() -> Iterator[Callable[..., tuple[str, str]]]:
 def _served_api(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, ApiServer]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("TTS_LOCAL_FAULTS", raising=False)
-        engines: dict[str, Engine] = {"primary": ToneEngine("primary"), "fallback": ToneEngine("fallback")}
+        engines: dict[str, Engine] = {"primary": ToneEngine("primary", silent_on=SILENT_PRIMARY | SILENT_BOTH),
+                                      "fallback": ToneEngine("fallback", silent_on=SILENT_BOTH)}
         with LocalStack(parameters, engines=engines) as stack:
             server = ApiServer(stack, port=0, admin_key="test-admin-key")
             server.start()
@@ -142,5 +146,6 @@ def _served_api(parameters: dict[str, str]) -> Iterator[tuple[LocalStack, ApiSer
 def served_api() -> Callable[[dict[str, str]], AbstractContextManager[tuple[LocalStack, ApiServer]]]:
     """`with served_api({...parameters}) as (stack, server):` a local stack with engine doubles and its
     HTTP API on 127.0.0.1, for module-scoped fixtures (a stack per test is too slow for big tables).
-    No API key is checked; PUT /api/route needs `x-admin-key: server.admin_key`."""
+    No API key is checked; PUT /api/route needs `x-admin-key: server.admin_key`. A text holding a marker
+    of SILENT_PRIMARY (SILENT_BOTH) gets silence from the primary (and the fallback)."""
     return _served_api

@@ -18,15 +18,18 @@ class ToneEngine:
     """Speaks a tone whose length (and, with `seconds_per_char`, cost) grows with the text.
 
     `failures` are raised one per call, in order, before it starts to succeed; `fail_on` maps a marker
-    to an error raised by every call whose text contains it (one failing segment of a long text)."""
+    to an error raised by every call whose text contains it (one failing segment of a long text);
+    `silent_on` maps a marker to the level of the white noise it answers instead of speech (0: silence)."""
 
     def __init__(self, name: str, *, rate: int = 24000, seconds_per_char: float = 0.0,
-                 failures: Iterable[TtsError] = (), fail_on: Mapping[str, TtsError] | None = None) -> None:
+                 failures: Iterable[TtsError] = (), fail_on: Mapping[str, TtsError] | None = None,
+                 silent_on: Mapping[str, float] | None = None) -> None:
         self.name = name
         self.rate = rate
         self.seconds_per_char = seconds_per_char
         self._failures = list(failures)
         self.fail_on = dict(fail_on or {})
+        self.silent_on = dict(silent_on or {})
         self._lock = threading.Lock()
         self.calls: list[SynthesisRequest] = []
 
@@ -40,6 +43,10 @@ class ToneEngine:
         if self.seconds_per_char:
             time.sleep(min(self.seconds_per_char * len(request.text), deadline.remaining()))
         seconds = 0.25 + 0.06 * len(request.text)
+        level = next((v for marker, v in self.silent_on.items() if marker in request.text), None)
+        if level is not None:
+            noise = np.random.default_rng(7).standard_normal(int(self.rate * seconds)).astype(np.float32)
+            return EngineAudio(samples=noise * np.float32(level), sample_rate=self.rate)
         t = np.arange(int(self.rate * seconds)) / self.rate
         # A quiet two-tone signal: the contract's loudness matching must bring it up to level.
         samples = 0.05 * np.sin(2 * np.pi * 220 * t) + 0.02 * np.sin(2 * np.pi * 330 * t)

@@ -173,10 +173,24 @@ def _read_body(request: Request) -> bytes:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Requests are logged by the API handler itself, not once more per line by werkzeug."""
+    """Requests are logged by the API handler itself, not once more per line by werkzeug. What
+    http.server refuses before the request reaches the WSGI app (a header line over 64 KB, a malformed
+    request line) is answered in JSON too, never as its HTML error page."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        phrase = self.responses.get(code, ("Error",))[0]  # http.server's message may quote the request line
+        body = json.dumps({"message": phrase}).encode()
+        self.request_version = "HTTP/1.1"  # an unparsable request line leaves HTTP/0.9: no status line at all
+        self.send_response(code, phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
 
 class ApiServer:
@@ -196,6 +210,7 @@ class ApiServer:
         handler = type("Handler", (_QuietHandler,), {"timeout": read_timeout_s})
         self.httpd: BaseWSGIServer = make_server("127.0.0.1", port, self.wsgi, threaded=True, request_handler=handler)
         self.port = self.httpd.server_address[1]
+        stack.serve_api_at(self.url)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="tts-local-api", daemon=True)
 
     @property

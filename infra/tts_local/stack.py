@@ -3,6 +3,7 @@ moto's ASL interpreter, and each Lambda dispatched in-process to the project's o
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import io
 import itertools
@@ -280,6 +281,13 @@ class LocalStack:
         if LocalStack._running_lock.locked():
             LocalStack._running_lock.release()
 
+    def serve_api_at(self, url: str) -> None:
+        """The local front's own URL becomes the API's PublicApiUrl (status_url's base), as a deployment
+        knows its stage URL, unless a Parameter set one. The first front on the stack keeps it."""
+        if not os.environ.get("PUBLIC_API_URL"):
+            self._set_environment({"PUBLIC_API_URL": url})
+            config.reset()
+
     def _set_environment(self, values: dict[str, str]) -> None:
         for name, value in values.items():
             self._saved_environ.setdefault(name, os.environ.get(name))
@@ -427,7 +435,10 @@ class LocalStack:
                                    memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
             try:
                 with fn.execution_environment(self._prefix) as handler:
-                    return json.dumps(handler(event, context)).encode()
+                    # A context of its own, as a process of its own in Lambda: the handler's log keys
+                    # (tts_core.platform.observability) never leak into the caller's or a neighbour's.
+                    answer = contextvars.copy_context().run(handler, event, context)
+                    return json.dumps(answer).encode()
             except JsonRESTError:  # the Lambda service refused the invocation: no function error
                 raise
             except Exception as exc:  # what the Lambda runtime reports for an unhandled exception

@@ -51,6 +51,11 @@ def gated_loudness_dbfs(samples: np.ndarray, rate: int) -> float | None:
     return _db(float(np.mean(kept)))
 
 
+def is_silent(samples: np.ndarray, rate: int) -> bool:
+    """No block of the audio reaches the absolute gate (-70 dBFS): all zeros, or as good as."""
+    return gated_loudness_dbfs(to_float_mono(samples), rate) is None
+
+
 def to_float_mono(samples: np.ndarray) -> np.ndarray:
     data = np.asarray(samples)
     data = data.astype(np.float32) / 32768.0 if data.dtype == np.int16 else data.astype(np.float32, copy=False)

@@ -58,6 +58,7 @@ class ApiSettings(StorageSettings):
     sync_wait_seconds: float = Field(ge=0, le=28)
     presign_expiry_seconds: int = Field(default=900, gt=0)
     cors_allow_origin: str = Field(min_length=1)  # "*" or one origin, e.g. https://app.example.com
+    public_api_url: str = ""  # status_url's base; empty: API Gateway's stage URL (template Parameter PublicApiUrl)
 
 
 class IngestSettings(StorageSettings):

@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+MAX_QUOTED_CHARS = 80  # how much of a client's value an error message may repeat
+
+
+def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
+    """A client's value as an error message may show it: cut to `limit` characters, saying how long it was
+    (a 100,000-character voice id must not come back whole)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
 
 class TtsError(Exception):
     code: ClassVar[str] = "INTERNAL_ERROR"
@@ -56,6 +65,13 @@ class TextTooLongError(InvalidInputError):
     http_status = 413
 
 
+class NothingToSpeakError(InvalidInputError):
+    """Text with no letter or digit (only emoji, punctuation, symbols or invisible characters)."""
+
+    code = "NOTHING_TO_SPEAK"
+    http_status = 422
+
+
 class VoiceNotFoundError(InvalidInputError):
     code = "VOICE_NOT_FOUND"
     http_status = 404
@@ -71,6 +87,13 @@ class EngineError(TtsError):
 
     code = "ENGINE_ERROR"
     http_status = 502
+
+
+class SilentOutputError(EngineError):
+    """The engine returned silence (every sample at or near zero): never a success, so the state
+    machine falls over to the next engine."""
+
+    code = "ENGINE_SILENT_OUTPUT"
 
 
 class EngineTimeoutError(EngineError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tts_core.errors import InvalidInputError, TextTooLongError
+from tts_core.errors import InvalidInputError, NothingToSpeakError, TextTooLongError, quoted
 from tts_core.voices.catalogue import DEFAULT_VOICE_ID, get_voice
 
 SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
@@ -18,14 +18,37 @@ Style = Literal["default", "emotional", "narration"]
 Profile = Literal["quality", "fast"]
 
 
+def clean_text(value: str) -> str:
+    """Text to speak: Windows and old Mac line endings become LF, NFC, trimmed; refused when empty or
+    holding control characters other than newline and tab."""
+    value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if not value:
+        raise ValueError("text is empty or only whitespace")
+    bad = [ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
+    if bad:
+        raise ValueError(f"text contains control characters (first: U+{ord(bad[0]):04X})")
+    return value
+
+
+def has_something_to_speak(text: str) -> bool:
+    """A letter or a digit somewhere: emoji, punctuation, symbols and zero-width characters alone are silence."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+# Strict where the OpenAPI document says number or boolean: "48000", "false" or "yes" are refused, not coerced.
+Number = Annotated[float, Field(strict=True)]
+Integer = Annotated[int, Field(strict=True)]
+Boolean = Annotated[bool, Field(strict=True)]
+
+
 class Emotion(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    vector: Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(
+    vector: Annotated[list[Annotated[Number, Field(ge=0.0, le=1.0)]], Field(
         min_length=EMOTION_DIMENSIONS, max_length=EMOTION_DIMENSIONS)] | None = None
-    text: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    reference_voice: str | None = None
-    alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    text: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)] | None = None
+    reference_voice: str | None = None  # a voice id, checked as `voice` is (check_limits)
+    alpha: Annotated[Number, Field(ge=0.0, le=1.0)] = 1.0
 
 
 class SynthesisRequest(BaseModel):
@@ -33,30 +56,25 @@ class SynthesisRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: Annotated[str, Field(min_length=1)]
+    text: Annotated[str, Field(min_length=1), AfterValidator(clean_text)]
     voice: str = DEFAULT_VOICE_ID
-    sample_rate: int | None = None  # None: the service's configured contract rate
-    speed: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
-    pitch: Annotated[float, Field(ge=0.5, le=2.0)] = 1.0
-    volume: Annotated[int, Field(ge=0, le=100)] = 50
+    sample_rate: Integer | None = None  # None: the service's configured contract rate
+    speed: Annotated[Number, Field(ge=0.5, le=2.0)] = 1.0
+    pitch: Annotated[Number, Field(ge=0.5, le=2.0)] = 1.0
+    volume: Annotated[Integer, Field(ge=0, le=100)] = 50
     style: Style = "default"
     profile: Profile | None = None  # None: the primary's configured default
     emotion: Emotion | None = None
-    cache: bool = True  # False: always synthesize, never serve (or store) this request from the cache
+    cache: Boolean = True  # False: always synthesize, never serve (or store) this request from the cache
     # A long text's segments that fail on the primary may come from the fallback (one output, two voices).
     # False: one failing segment makes the whole request fall back, so every output has one voice.
-    allow_mixed_engines: bool = False
+    allow_mixed_engines: Boolean = False
 
-    @field_validator("text")
-    @classmethod
-    def _clean_text(cls, value: str) -> str:
-        value = unicodedata.normalize("NFC", value).strip()
-        if not value:
-            raise ValueError("text is empty or only whitespace")
-        bad = [ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
-        if bad:
-            raise ValueError(f"text contains control characters (first: U+{ord(bad[0]):04X})")
-        return value
+    @property
+    def voice_ids(self) -> list[str]:
+        """Every voice the request names: `voice`, and the emotion's reference voice if it has one."""
+        reference = self.emotion.reference_voice if self.emotion else None
+        return [self.voice] if reference is None else [self.voice, reference]
 
     @field_validator("sample_rate")
     @classmethod
@@ -73,17 +91,25 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
     try:
         request = SynthesisRequest.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise InvalidInputError(f"{where}: {first['msg']}") from None
+        raise InvalidInputError(validation_message(exc.errors()[0])) from None
     return check_limits(request, max_text_chars=max_text_chars)
 
 
+def validation_message(error: Any) -> str:
+    """One pydantic (or powertools) validation error as `field.path: why`, field names cut short."""
+    where = ".".join(quoted(p) for p in error.get("loc", ()) if p != "body") or "body"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
 def check_limits(request: SynthesisRequest, *, max_text_chars: int) -> SynthesisRequest:
-    """What the schema alone cannot say: the deployment's text limit and the voice catalogue."""
+    """What the schema alone cannot say: the deployment's text limit, whether there is anything to
+    speak, and the voices (every voice id the request names, checked the same way)."""
     if len(request.text) > max_text_chars:
         raise TextTooLongError(f"text has {len(request.text)} characters; the limit is {max_text_chars}")
-    get_voice(request.voice)  # raises VoiceNotFoundError
+    if not has_something_to_speak(request.text):
+        raise NothingToSpeakError("text has no letter or digit: nothing to speak")
+    for voice_id in request.voice_ids:
+        get_voice(voice_id)  # raises VoiceNotFoundError
     return request
 
 

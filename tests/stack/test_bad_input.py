@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 import threading
 import time
@@ -30,6 +31,7 @@ from tts_core.models import SynthesisRequest
 from tts_core.pipeline.segmentation import segment
 from tts_core.pipeline.uploads import MAX_NAME_CHARS
 from tts_core.platform import storage
+from tts_core.platform.observability import logger
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
 from tts_local.stack import LocalStack
@@ -42,6 +44,7 @@ PREFIXES = (storage.AUDIO_PREFIX, storage.RESULTS_PREFIX, storage.CACHE_PREFIX, 
 LIMIT = 5000  # template Parameter MaxTextChars (default)
 JSON = "application/json"
 ONE_MB = 1024 * 1024
+MAX_MESSAGE_CHARS = 400  # an error message quotes at most 80 characters of any value sent
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class Answer:
 @pytest.fixture(scope="module")
 def served(served_api) -> Iterator[Served]:
     """One stack for the module (the `local_stack` fixture is per test: a stack per row is slow)."""
-    with served_api({"RetryMaxDelaySeconds": "1"}) as (stack, server):
+    # The silent-engine rows fail the primary on purpose: the breaker must not move the route for the others.
+    with served_api({"RetryMaxDelaySeconds": "1", "BreakerFailureThreshold": "1000"}) as (stack, server):
         yield Served(stack, server)
         assert_every_key_is_under_a_known_prefix(stack)  # after the whole suite
 
@@ -198,6 +202,43 @@ API_REFUSALS: list[tuple[str, bytes, str, int, str]] = [  # id, body, content ty
     ("text-is-object", body(text={"$ne": ""}), JSON, 400, "INVALID_INPUT"),
     ("text-is-list", body(text=["hi"]), JSON, 400, "INVALID_INPUT"),
     ("deep-nesting", b'{"text": "hi", "emotion": ' + b"[" * 5000 + b"]" * 5000 + b"}", JSON, 400, "MALFORMED_JSON"),
+    # JSON arrays, even of valid requests (powertools would validate the first item alone)
+    ("array-of-one", b'[{"text": "hi"}]', JSON, 400, "INVALID_INPUT"),
+    ("array-of-two", b'[{"text": "hi"}, {"text": "again"}]', JSON, 400, "INVALID_INPUT"),
+    ("array-after-whitespace", b' \r\n\t[{"text": "hi"}]', JSON, 400, "INVALID_INPUT"),
+    ("empty-array", b"[]", JSON, 400, "INVALID_INPUT"),
+    # nothing to speak: it would be silence
+    ("only-emoji", body(text="\U0001f600\U0001f389 \U0001f44d\U0001f3fd"), JSON, 422, "NOTHING_TO_SPEAK"),
+    ("only-zwj-family", body(text="\U0001f468\u200d\U0001f469\u200d\U0001f467"), JSON, 422, "NOTHING_TO_SPEAK"),
+    ("only-punctuation", body(text="... !?! — 。，《》"), JSON, 422, "NOTHING_TO_SPEAK"),
+    ("only-symbols", body(text="+ = * / © ™ ♪"), JSON, 422, "NOTHING_TO_SPEAK"),
+    ("only-zero-width", body(text="\u200b\u200c\u200d\u2060\ufeff"), JSON, 422, "NOTHING_TO_SPEAK"),
+    ("only-combining-marks", body(text="\u0301\u0308"), JSON, 422, "NOTHING_TO_SPEAK"),
+    # the emotion's fields: checked as `voice` and `text` are
+    ("reference-voice-path", body(text="hi", emotion={"reference_voice": "../../x"}), JSON, 404, "VOICE_NOT_FOUND"),
+    ("reference-voice-script", body(text="hi", emotion={"reference_voice": "<script>"}), JSON, 404,
+     "VOICE_NOT_FOUND"),
+    ("reference-voice-empty", body(text="hi", emotion={"reference_voice": ""}), JSON, 404, "VOICE_NOT_FOUND"),
+    ("emotion-text-nul", body(text="hi", emotion={"text": "calm\u0000"}), JSON, 400, "INVALID_INPUT"),
+    ("emotion-text-escape", body(text="hi", emotion={"text": "\u001b[31mangry"}), JSON, 400, "INVALID_INPUT"),
+    ("emotion-text-blank", body(text="hi", emotion={"text": " \t "}), JSON, 400, "INVALID_INPUT"),
+    # strict types, as the OpenAPI document says (no coercion of strings, numbers or booleans)
+    ("sample-rate-string", body(text="hi", sample_rate="48000"), JSON, 400, "INVALID_INPUT"),
+    ("sample-rate-float", body(text="hi", sample_rate=48000.0), JSON, 400, "INVALID_INPUT"),
+    ("cache-string", body(text="hi", cache="false"), JSON, 400, "INVALID_INPUT"),
+    ("cache-number", body(text="hi", cache=0), JSON, 400, "INVALID_INPUT"),
+    ("mixed-engines-yes", body(text="hi", allow_mixed_engines="yes"), JSON, 400, "INVALID_INPUT"),
+    ("mixed-engines-one", body(text="hi", allow_mixed_engines=1), JSON, 400, "INVALID_INPUT"),
+    ("speed-string", body(text="hi", speed="1.5"), JSON, 400, "INVALID_INPUT"),
+    ("volume-string", body(text="hi", volume="50"), JSON, 400, "INVALID_INPUT"),
+    ("volume-boolean", body(text="hi", volume=True), JSON, 400, "INVALID_INPUT"),
+    ("alpha-string", body(text="hi", emotion={"alpha": "0.5"}), JSON, 400, "INVALID_INPUT"),
+    ("vector-strings", body(text="hi", emotion={"vector": ["0.5"] * 8}), JSON, 400, "INVALID_INPUT"),
+    # long values: refused, and never echoed whole (see the test of message lengths below)
+    ("voice-100k", body(text="hi", voice="v" * 100_000), JSON, 404, "VOICE_NOT_FOUND"),
+    ("field-name-100k", body(**{"text": "hi", "k" * 100_000: 1}), JSON, 400, "INVALID_INPUT"),
+    ("content-type-8k", body(text="hi"), "text/" + "x" * 8_000, 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ("nested-field-100k", body(text="hi", emotion={"e" * 100_000: 1}), JSON, 400, "INVALID_INPUT"),
 ]
 
 
@@ -211,6 +252,7 @@ def test_given_bad_input_when_posted_then_a_4xx_with_a_stable_code_and_nothing_s
 
     assert (answer.status, answer.body["status"], answer.body["code"]) == (status, "error", code), answer.raw[:300]
     assert set(answer.body) == {"status", "code", "message"} and answer.body["message"]
+    assert len(answer.body["message"]) <= MAX_MESSAGE_CHARS, answer.body["message"][:300]  # long values cut short
     assert_never_reflected_raw(answer)
     assert len(executions(served.stack)) == started
     assert_every_key_is_under_a_known_prefix(served.stack)
@@ -237,6 +279,33 @@ def test_given_markup_in_text_then_it_is_spoken_as_plain_text_and_never_reflecte
     for reply in (answer, job):
         assert_never_reflected_raw(reply)
     assert_every_key_is_under_a_known_prefix(served.stack)
+
+
+@pytest.mark.parametrize(("text", "heard"), [
+    pytest.param("Line one.\r\nLine two.\r\n", "Line one.\nLine two.", id="crlf"),
+    pytest.param("Old Mac one.\rOld Mac two.", "Old Mac one.\nOld Mac two.", id="cr"),
+    pytest.param("Mixed.\r\n\r\nEndings.\n\rHere.", "Mixed.\n\nEndings.\n\nHere.", id="mixed"),
+])
+def test_given_windows_line_endings_then_they_are_normalised_and_spoken(served: Served, text: str,
+                                                                        heard: str) -> None:
+    engine = served.stack.function("primary").engine
+    assert isinstance(engine, ToneEngine)
+    called = len(engine.calls)
+
+    answer = send(served.server, "POST", "/api/synthesize", body(text=text, cache=False), {"Content-Type": JSON})
+
+    assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
+    assert spoken(engine.calls[called:]) == as_segments(heard)
+    assert "\r" not in "".join(c.text for c in engine.calls[called:])
+
+
+def test_given_a_forged_host_header_then_status_url_is_still_the_apis_own(served: Served) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", body(text="Where am I?"),
+                  {"Content-Type": JSON, "Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+
+    assert answer.body["status_url"] == f"{served.server.url}/api/jobs/{answer.body['request_id']}"
+    job = send(served.server, "GET", f"/api/jobs/{answer.body['request_id']}", headers={"Host": "evil.example"})
+    assert job.body["status_url"] == answer.body["status_url"]
 
 
 def test_given_text_at_the_limit_then_it_is_accepted(served: Served) -> None:
@@ -315,6 +384,28 @@ def test_given_no_admin_credential_when_the_route_is_overridden_then_403_and_unc
     assert send(served.server, "GET", "/api/health").body["route"] == before
 
 
+# ---- engines that answer silence (markers: tests/conftest.py SILENT_PRIMARY, SILENT_BOTH) ----------
+@pytest.mark.parametrize("marker", ["PRIMARYSILENT", "PRIMARYNEARSILENT"])
+def test_given_an_engine_that_answers_silence_then_it_failed_and_the_next_engine_speaks(served: Served,
+                                                                                      marker: str) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", body(text=f"Hi {marker}", cache=False),
+                  {"Content-Type": JSON})
+
+    assert (answer.status, answer.body["status"], answer.body["engine_used"]) == (200, "success", "fallback")
+    assert [(a["engine"], a["outcome"], a.get("code")) for a in answer.body["attempts"]] == [
+        ("primary", "failed", "ENGINE_SILENT_OUTPUT"), ("fallback", "succeeded", None)]  # never retried
+
+
+def test_given_every_engine_answers_silence_then_none_is_a_success(served: Served) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", body(text="Hi BOTHSILENT", cache=False),
+                  {"Content-Type": JSON})
+
+    # The local stack's last resort (eSpeak NG) really speaks; without it the request would fail.
+    assert [(a["engine"], a["outcome"], a.get("code")) for a in answer.body["attempts"]] == [
+        ("primary", "failed", "ENGINE_SILENT_OUTPUT"), ("fallback", "failed", "ENGINE_SILENT_OUTPUT"),
+        ("offline", "succeeded", None)], answer.raw[:500]
+
+
 # ---- the HTTP front (API Gateway's part) ---------------------------------------------------------
 def exchange(server: ApiServer, raw: bytes, *, timeout_s: float = 30) -> Answer:
     """Exactly these bytes on the wire (http.client refuses to send some of them), and the answer."""
@@ -349,6 +440,19 @@ def test_given_a_bad_content_length_or_chunk_then_api_gateway_refuses_it_as_json
     assert (answer.status, answer.body) == (status, {"message": message})
     assert answer.headers["Content-Type"] == JSON
     assert len(executions(served.stack)) == started
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    pytest.param(request_bytes("POST", {"Content-Type": "text/" + "x" * 100_000}), 431, id="header-100k"),
+    pytest.param(b"POST /api/synthesize HTTP/9.9\r\n\r\n", 505, id="http-9.9"),
+    pytest.param(b"GARBAGE\r\n\r\n", 400, id="request-line"),
+    pytest.param(b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, id="uri-70k"),
+])
+def test_given_a_malformed_request_head_then_a_json_refusal(served: Served, raw: bytes, status: int) -> None:
+    answer = exchange(served.server, raw)
+
+    assert answer.status == status and answer.headers["Content-Type"] == JSON
+    assert set(answer.body) == {"message"} and len(answer.body["message"]) < 200
 
 
 @pytest.mark.parametrize("method", ["FOO", "TRACE", "CONNECT", "PROPFIND", "BREW"])
@@ -467,6 +571,73 @@ def test_given_keys_from_the_environment_and_a_file_then_serve_enforces_them_and
     assert command_lines and not [c for c in command_lines if api_key.encode() in c or admin_key.encode() in c]
 
 
+# ---- logs under concurrency ----------------------------------------------------------------------
+class Lines(logging.Handler):
+    """The JSON lines the handlers log, formatted in the thread (and context) that logs them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logger.registered_formatter)
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+def test_given_concurrent_requests_and_uploads_then_every_log_line_belongs_to_its_own_invocation(
+        served: Served) -> None:
+    stack = served.stack
+    lines = Lines()
+    logging.getLogger(logger.name).addHandler(lines)
+    answers: list[Answer] = []
+    uploaded: list[str] = []
+
+    def post(n: int) -> None:
+        answers.append(send(served.server, "POST", "/api/synthesize",
+                            body(text=f"Concurrent caller {n}.", cache=False), {"Content-Type": JSON}))
+
+    def upload(n: int) -> None:
+        key = f"inbox/concurrent-{n}.txt"
+        put(stack, key, f"Concurrent upload {n}.".encode())
+        uploaded.append(key)
+
+    try:
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(10)]
+        threads += [threading.Thread(target=upload, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        upload_ids = [d.answer["request_id"] for d in stack.deliveries
+                      if d.event["detail"]["object"]["key"] in uploaded]
+        for request_id in upload_ids:
+            stack.wait(request_id)
+    finally:
+        logging.getLogger(logger.name).removeHandler(lines)
+
+    assert sorted(a.status for a in answers) == [200] * 10 and len(upload_ids) == 4
+    request_ids = {a.body["request_id"] for a in answers} | set(upload_ids)
+    by_invocation: dict[str, list[dict[str, Any]]] = {}
+    for line in lines.lines:
+        if "function_request_id" in line:
+            by_invocation.setdefault(line["function_request_id"], []).append(line)
+    for invocation in by_invocation.values():  # one function, one correlation id, one request per invocation
+        assert len({line["function_name"] for line in invocation}) == 1, invocation
+        assert len({line.get("correlation_id") for line in invocation}) == 1, invocation
+        assert len({line["request_id"] for line in invocation if line.get("request_id")}) <= 1, invocation
+    correlation: dict[str, set[str]] = {}
+    for line in lines.lines:
+        if line.get("request_id") in request_ids:
+            assert "function_name" in line, line  # logged inside an invocation, never outside one
+            correlation.setdefault(line["request_id"], set()).add(line.get("correlation_id"))
+    assert set(correlation) == request_ids and all(len(ids) == 1 for ids in correlation.values()), correlation
+    functions = {short: stack.function(short).name for short in ("api", "ingest_upload", "primary")}
+    by_message = {(line["message"], line["function_name"]) for line in lines.lines if "function_name" in line}
+    assert {name for message, name in by_message if message == "synthesis started"} == {functions["api"]}
+    assert {name for message, name in by_message if message == "upload accepted"} == {functions["ingest_upload"]}
+    assert {name for message, name in by_message if message == "engine succeeded"} == {functions["primary"]}
+
+
 # ---- S3 uploads ---------------------------------------------------------------------------------
 def put(stack: LocalStack, key: str, data: bytes) -> str:
     etag: str = boto3.client("s3").put_object(Bucket=stack.bucket, Key=key, Body=data)["ETag"]
@@ -500,6 +671,17 @@ BAD_UPLOADS: list[tuple[str, bytes, str]] = [  # key, content, code
     ("inbox/double.txt.exe", b"hi", "UNSUPPORTED_MEDIA_TYPE"),
     ("inbox/no-extension", b"hi", "UNSUPPORTED_MEDIA_TYPE"),
     ("inbox/ssml.xml", b"<speak>hi</speak>", "UNSUPPORTED_MEDIA_TYPE"),
+    ("inbox/emoji.txt", "\U0001f600\U0001f389\r\n\U0001f44d".encode(), "NOTHING_TO_SPEAK"),
+    ("inbox/zero-width.txt", "\u200b\u200d\ufeff".encode(), "NOTHING_TO_SPEAK"),
+    ("inbox/punctuation.json", body(text="?!… —"), "NOTHING_TO_SPEAK"),
+    ("inbox/array.json", b'[{"text": "hi"}]', "INVALID_INPUT"),
+    ("inbox/reference-voice.json", body(text="hi", emotion={"reference_voice": "../../x"}), "VOICE_NOT_FOUND"),
+    ("inbox/emotion-nul.json", body(text="hi", emotion={"text": "a\u0000"}), "INVALID_INPUT"),
+    ("inbox/cache-string.json", body(text="hi", cache="false"), "INVALID_INPUT"),
+    ("inbox/rate-string.json", body(text="hi", sample_rate="48000"), "INVALID_INPUT"),
+    ("inbox/voice-100k.json", body(text="hi", voice="v" * 100_000), "VOICE_NOT_FOUND"),
+    ("inbox/.txt", b"A file with no name.", "INVALID_INPUT"),
+    ("inbox/notes/.json", body(text="hi"), "INVALID_INPUT"),
 ]
 
 
@@ -516,9 +698,35 @@ def test_given_a_bad_upload_then_a_failed_record_with_a_code_and_nothing_started
     assert (outcome["status"], outcome["code"]) == ("rejected", code), outcome
     record = storage.get_json(stack.bucket, storage.failed_key(outcome["name"]))
     assert (record["status"], record["code"], record["source"]["etag"]) == ("failed", code, etag), record
-    assert record["message"]
+    assert record["message"] and len(record["message"]) <= MAX_MESSAGE_CHARS, record["message"][:300]
     assert len(executions(stack)) == started
     assert_every_key_is_under_a_known_prefix(stack)
+
+
+@pytest.mark.parametrize("key", ["inbox/.txt", "inbox/.JSON"])
+def test_given_a_file_named_only_by_its_extension_then_the_message_says_so(served: Served, key: str) -> None:
+    put(served.stack, key, b"hello")
+
+    outcome = served.stack.deliveries[-1].answer
+    record = storage.get_json(served.stack.bucket, storage.failed_key(outcome["name"]))
+    file_name = key.removeprefix("inbox/")
+    assert record["message"] == f"the file name '{file_name}' is only an extension: name it, e.g. hello{file_name}"
+
+
+def test_given_a_txt_upload_with_windows_line_endings_then_it_is_spoken(served: Served) -> None:
+    stack = served.stack
+    engine = stack.function("primary").engine
+    assert isinstance(engine, ToneEngine)
+    called = len(engine.calls)
+
+    put(stack, "inbox/windows-notes.txt", "\ufeffFirst line.\r\nSecond line.\r\n".encode())
+    outcome = stack.deliveries[-1].answer
+    assert outcome["status"] == "started", outcome
+    stack.wait(outcome["request_id"])
+
+    assert spoken(engine.calls[called:]) == as_segments("First line.\nSecond line.")
+    record = storage.get_json(stack.bucket, f"{storage.OUTPUTS_PREFIX}windows-notes.json")
+    assert record["status"] == "succeeded"
 
 
 LONG = "n" * 900

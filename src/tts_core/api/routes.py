@@ -35,8 +35,9 @@ from tts_core.errors import (
     PayloadTooLargeError,
     TtsError,
     UnsupportedMediaTypeError,
+    quoted,
 )
-from tts_core.models import MAX_REQUEST_BYTES, SynthesisRequest, check_limits
+from tts_core.models import MAX_REQUEST_BYTES, SynthesisRequest, check_limits, validation_message
 from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import storage
@@ -107,8 +108,7 @@ def _invalid_body(exc: RequestValidationError | RequestUnsupportedContentType) -
     first = exc.errors()[0]
     if first.get("type") == "json_invalid":
         return _tts_error(MalformedJsonError("the body is not valid JSON"))
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
-    return _tts_error(InvalidInputError(f"{where}: {first.get('msg', 'invalid')}"))
+    return _tts_error(InvalidInputError(validation_message(first)))
 
 
 @app.exception_handler([ValueError, RecursionError])
@@ -143,7 +143,7 @@ def _check_raw_body() -> None:
     event = app.current_event
     content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
     if content_type and not content_type.split(";")[0].strip().lower().endswith("json"):
-        raise UnsupportedMediaTypeError(f"send the body as application/json, not {content_type}")
+        raise UnsupportedMediaTypeError(f"send the body as application/json, not {quoted(content_type)}")
     raw = _raw_body()
     if len(raw) > MAX_REQUEST_BYTES:
         raise PayloadTooLargeError(f"the body is larger than {MAX_REQUEST_BYTES} bytes")
@@ -151,6 +151,9 @@ def _check_raw_body() -> None:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidEncodingError(f"the body is not valid UTF-8 (byte {exc.start})") from None
+    # powertools validates a JSON array body by its first item: an array must not pass as an object.
+    if raw.lstrip(b" \t\r\n")[:1] == b"[":
+        raise InvalidInputError("the request body must be a JSON object, not an array")
 
 
 def _raw_body() -> bytes:
@@ -166,12 +169,13 @@ def _raw_body() -> bytes:
 
 
 def _base_url() -> str:
-    event = app.current_event
-    host = (event.headers or {}).get("Host") or (event.headers or {}).get("host") or ""
-    stage = event.request_context.stage
-    if host.endswith(".amazonaws.com"):
-        return f"https://{host}/{stage}"
-    return f"http://{host}" if host else ""
+    """Where clients reach this API: the configured URL (PublicApiUrl, e.g. a custom domain), else API
+    Gateway's own stage URL from the request context. Never the client's Host header."""
+    configured = settings().public_api_url
+    if configured:
+        return configured.rstrip("/")
+    context = app.current_event.request_context
+    return f"https://{context.domain_name}/{context.stage}" if context.domain_name else ""
 
 
 def _job_body(job: Job, base_url: str | None = None) -> JobBody:
@@ -195,7 +199,7 @@ def _job_body(job: Job, base_url: str | None = None) -> JobBody:
                       "engine failed. An identical request is served from the cache unless `cache` is false.",
           responses=_documented({200: ("the audio is ready", JobBody), 202: ("still running: poll status_url", JobBody),
                                  502: ("every engine failed; the attempts say why", JobBody)},
-                                (400, 404, 413, 415)))
+                                (400, 404, 413, 415, 422)))
 def synthesize(request: Annotated[SynthesisRequest, Body(description="what to say and how")]) -> Response[str]:
     _check_raw_body()  # powertools also accepts form bodies; this API speaks JSON only
     conf = settings()

@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from tts_core import config
-from tts_core.audio import AudioContract
+from tts_core.audio import AudioContract, is_silent
 from tts_core.config import EngineSettings
 from tts_core.engines import Deadline, Engine
-from tts_core.errors import EngineError, InvalidInputError, TtsError
+from tts_core.errors import EngineError, InvalidInputError, SilentOutputError, TtsError
 from tts_core.models import EngineOutput, EngineTask
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
@@ -55,6 +55,8 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
     pcm = contract.conform(audio.samples, audio.sample_rate, out_rate=rate)
     if pcm.size == 0:
         raise EngineError("the engine returned no audio")
+    if is_silent(pcm, rate):
+        raise SilentOutputError(f"the engine returned {pcm.size / rate:.2f} s of silence")
     key = (storage.audio_key(task.request_id, engine.name) if segment is None
            else storage.segment_key(task.request_id, segment, engine.name))
     storage.put_bytes(settings.bucket_name, key, contract.encode(pcm, rate), "audio/wav")

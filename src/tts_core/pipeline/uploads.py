@@ -37,6 +37,7 @@ from tts_core.errors import (
     PayloadTooLargeError,
     StorageError,
     UnsupportedMediaTypeError,
+    quoted,
 )
 from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, SynthesisResult, UploadSource, parse_request
 from tts_core.pipeline import jobs
@@ -131,9 +132,13 @@ def _read(upload: UploadSource) -> tuple[str, bytes]:
 
 def parse_upload(key: str, data: bytes, *, max_text_chars: int) -> SynthesisRequest:
     """An uploaded file as a request, or an InvalidInputError with a stable code."""
+    file_name = PurePosixPath(key).name
+    if file_name.lower() in (".txt", ".json"):  # a dot file: Path sees no extension, the user sees one
+        raise InvalidInputError(f"the file name '{file_name}' is only an extension: name it, e.g. hello{file_name}")
     kind = PurePosixPath(key).suffix.lower()
     if kind not in (".txt", ".json"):
-        raise UnsupportedMediaTypeError(f"upload a .txt (text) or .json (request body) file, not '{kind or key}'")
+        raise UnsupportedMediaTypeError(
+            f"upload a .txt (text) or .json (request body) file, not '{quoted(kind or file_name)}'")
     if not data:
         raise EmptyUploadError("the uploaded file is empty")
     if len(data) > MAX_REQUEST_BYTES:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from tts_core.errors import VoiceNotFoundError
+from tts_core.errors import VoiceNotFoundError, quoted
 
 Language = Literal["zh", "en", "zh-en"]
 Gender = Literal["female", "male"]
@@ -46,4 +46,4 @@ def get_voice(voice_id: str) -> Voice:
         if voice.id == voice_id:
             return voice
     known = ", ".join(v.id for v in _VOICES)
-    raise VoiceNotFoundError(f"unknown voice '{voice_id}'; known voices: {known}")
+    raise VoiceNotFoundError(f"unknown voice '{quoted(voice_id)}'; known voices: {known}")
