@@ -725,7 +725,7 @@ def test_given_a_txt_upload_with_windows_line_endings_then_it_is_spoken(served: 
     stack.wait(outcome["request_id"])
 
     assert spoken(engine.calls[called:]) == as_segments("First line.\nSecond line.")
-    record = storage.get_json(stack.bucket, f"{storage.OUTPUTS_PREFIX}windows-notes.json")
+    record = storage.get_json(stack.bucket, storage.output_keys(outcome["name"])[1])
     assert record["status"] == "succeeded"
 
 
