@@ -54,13 +54,16 @@ def load_event() -> Callable[[str], dict[str, Any]]:
 
 @pytest.fixture
 def local_stack(monkeypatch: pytest.MonkeyPatch) -> StackFactory:
-    """`with local_stack(engines={...}, **parameters) as stack:` a fresh stack with FAST settings."""
+    """`with local_stack(engines={...}, **parameters) as stack:` a fresh stack with FAST settings
+    (`voices=True`: the voice bootstrap runs at start, as on a deploy)."""
     monkeypatch.delenv("TTS_LOCAL_FAULTS", raising=False)
 
     @contextmanager
     def make(engines: dict[str, Engine] | None = None, secrets: dict[str, str] | None = None,
-             environment: dict[str, str] | None = None, **parameters: str) -> Iterator[LocalStack]:
-        with LocalStack(FAST | parameters, engines=engines, secrets=secrets, environment=environment) as stack:
+             environment: dict[str, str] | None = None, voices: bool = False,
+             **parameters: str) -> Iterator[LocalStack]:
+        with LocalStack(FAST | parameters, engines=engines, secrets=secrets, environment=environment,
+                        voices=voices) as stack:
             yield stack
 
     return make

@@ -1,6 +1,9 @@
 """Step Functions task -> eSpeak NG, the offline last resort."""
 
+from tts_core import config
+from tts_core.config import EngineSettings
 from tts_core.engines.espeak import EspeakEngine
 from tts_core.pipeline.engine_task import engine_handler
+from tts_core.voices.directory import fallback_voice
 
-handler = engine_handler(EspeakEngine)
+handler = engine_handler(lambda: EspeakEngine(voices=fallback_voice(config.load(EngineSettings).bucket_name)))

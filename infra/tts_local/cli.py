@@ -27,8 +27,9 @@ from tts_core.pipeline import jobs, uploads
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import aws, storage
 from tts_core.platform.observability import logger
+from tts_core.voices import directory
 from tts_local import faults
-from tts_local.stack import REGION, LocalStack
+from tts_local.stack import LOCAL_DASHSCOPE_KEY, REGION, LocalStack, run_voice_bootstrap
 from tts_local.template import ROOT
 
 SCHEDULED_EVENT = json.loads((ROOT / "events" / "schedule.json").read_text())
@@ -74,7 +75,7 @@ def target(args: argparse.Namespace) -> Iterator[LocalStack]:
     if explicit:
         raise SystemExit(f"tts-local: nothing answers at {explicit} (is `tts-local serve` running?)")
     _say(args, "no `tts-local serve` running: starting an in-process local stack")
-    with LocalStack(_parameters(args.parameter), stack_name=args.stack_name) as stack:
+    with LocalStack(_parameters(args.parameter), stack_name=args.stack_name, voices=True) as stack:
         yield stack
 
 
@@ -230,7 +231,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tts_local.http_api import ApiServer
 
     os.environ["MOTO_PORT"] = str(args.aws_port)  # moto's own calls back to itself use this port
-    with LocalStack(_parameters(args.parameter), stack_name=args.stack_name) as stack:
+    with LocalStack(_parameters(args.parameter), stack_name=args.stack_name, voices=True) as stack:
         aws_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.aws_port, verbose=False)
         aws_server.start()
         # Presigned audio URLs must point at this machine's S3, where a browser can fetch them.
@@ -316,6 +317,22 @@ def _invoke(stack: LocalStack, short_name: str, event: dict[str, Any]) -> Any:
     return payload
 
 
+# ---- voices -------------------------------------------------------------------------------------
+def cmd_voices(args: argparse.Namespace) -> int:
+    with target(args) as stack:
+        if args.action == "bootstrap":
+            primary = next(name for short, name in stack.functions_by_short_name() if short == "primary")
+            report = run_voice_bootstrap(stack.bucket, primary, force=args.force,
+                                         api_key=None if args.no_key else LOCAL_DASHSCOPE_KEY)
+            for outcome in report.voices:
+                why = f"  {outcome.code}: {outcome.message}" if outcome.code else ""
+                print(f"{outcome.voice:<10} {outcome.status:<10} {outcome.source or '-':<9}{why}")
+        for entry in directory.list_for(stack.bucket, None):
+            state = "ready" if entry.primary_ready else f"not ready: {entry.primary_reason}"
+            print(f"{entry.id:<10} reference {entry.reference or '-':<9} primary {state}")
+    return 0
+
+
 # ---- entry --------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tts-local", description=__doc__,
@@ -379,6 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="show the route, or force it (primary|fallback) until `auto`")
     route.add_argument("route", nargs="?", choices=["primary", "fallback", "auto"])
     route.set_defaults(func=cmd_route)
+
+    voices = sub.add_parser("voices", parents=[stack_options],
+                            help="`voices bootstrap`: give catalogue voices references recorded by the fallback "
+                                 "(the deploy's custom resource); `voices list`: each voice's readiness")
+    voices.add_argument("action", choices=["bootstrap", "list"])
+    voices.add_argument("--force", action="store_true", help="record every reference again")
+    voices.add_argument("--no-key", action="store_true", help="run as a deploy without a DashScope key would")
+    voices.set_defaults(func=cmd_voices)
     return parser
 
 

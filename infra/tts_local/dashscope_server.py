@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 import wave
+import zlib
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 SCENARIOS = (
-    "success",  # a valid WAV/PCM tone, length proportional to the text
+    "success",  # a valid WAV/PCM tone, as long as the text would take to say
     "throttle",  # task-failed Throttling.RateQuota
     "invalid_key",  # HTTP 401 at the handshake
     "content_rejected",  # task-failed DataInspectionFailed
@@ -51,7 +52,9 @@ KEY_SCENARIO_PREFIX = "scenario:"  # an API key "scenario:<name>" picks the scen
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 MAX_TEXT_CHARS = 10_000  # Sambert's documented limit per request
 _MODEL_RE = re.compile(r"^sambert-[a-z0-9-]+-v1$")
-_MAX_AUDIO_S = 120.0  # keeps a mistaken huge request from allocating gigabytes
+_MAX_AUDIO_S = 120.0
+# Sambert's pace, roughly: ~4.5 Chinese characters and ~15 other characters (~2.5 English words) a second.
+SPEECH_SECONDS = {"cjk": 0.22, "other": 0.065}  # keeps a mistaken huge request from allocating gigabytes
 
 
 @dataclass
@@ -71,7 +74,7 @@ class DashScopeServer:
     """Runs on 127.0.0.1 at a free port in a background thread (its own event loop)."""
 
     def __init__(self, scenario: str = "success", *, valid_keys: Collection[str] | None = None,
-                 seconds_per_char: float = 0.02, frame_bytes: int = 8192, host: str = "127.0.0.1",
+                 seconds_per_char: float | None = None, frame_bytes: int = 8192, host: str = "127.0.0.1",
                  rate_limit: float | None = None, latency_s: float = 0.0) -> None:
         self.scenario = scenario
         # Tasks accepted per second (a sliding one-second window, as DashScope's per-account QPS limit);
@@ -82,6 +85,7 @@ class DashScopeServer:
         self._accepted_at: deque[float] = deque()
         # None accepts any key; a collection makes every other key fail with 401 (key rotation tests).
         self.valid_keys: Collection[str] | None = valid_keys
+        # None: about as long as Sambert takes to say the text (SPEECH_SECONDS); a number: that per character.
         self.seconds_per_char = seconds_per_char
         self.frame_bytes = frame_bytes
         self.host = host
@@ -306,7 +310,11 @@ class DashScopeServer:
     # -- audio -------------------------------------------------------------------------------
 
     def _duration(self, task: RunTask) -> float:
-        return min(_MAX_AUDIO_S, max(0.2, len(task.text) * self.seconds_per_char))
+        if self.seconds_per_char is not None:
+            seconds = len(task.text) * self.seconds_per_char
+        else:
+            seconds = sum(SPEECH_SECONDS["cjk" if "\u3400" <= ch <= "\u9fff" else "other"] for ch in task.text)
+        return min(_MAX_AUDIO_S, max(0.2, seconds))
 
     def _audio(self, task: RunTask) -> bytes | str:
         """The encoded audio for a task, or the reason its parameters are invalid."""
@@ -330,7 +338,7 @@ class DashScopeServer:
         fmt = p.get("format", "wav")
         if fmt not in ("wav", "pcm"):
             return f"format {fmt!r} not supported by the local server"
-        pcm = _tone(self._duration(task), int(rate), float(p.get("pitch", 1.0)), int(volume))
+        pcm = _tone(self._duration(task), int(rate), _base_hz(task.model) * float(p.get("pitch", 1.0)), int(volume))
         if fmt == "pcm":
             return pcm.tobytes()
         buf = io.BytesIO()
@@ -342,9 +350,14 @@ class DashScopeServer:
         return buf.getvalue()
 
 
-def _tone(seconds: float, rate: int, pitch: float, volume: int) -> np.ndarray:
-    """A speech-like stand-in: a 160 Hz * pitch tone with a 4 Hz syllable envelope, int16 mono."""
+def _base_hz(model: str) -> float:
+    """Each Sambert voice its own pitch (110-219 Hz), so references recorded in different voices differ."""
+    return 110.0 + zlib.crc32(model.encode()) % 110
+
+
+def _tone(seconds: float, rate: int, hz: float, volume: int) -> np.ndarray:
+    """A speech-like stand-in: a tone with a 4 Hz syllable envelope, int16 mono."""
     t = np.arange(int(seconds * rate), dtype=np.float64) / rate
     envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4.0 * t)
-    signal = np.sin(2 * np.pi * 160.0 * pitch * t) * envelope * (0.6 * volume / 100 + 0.05)
+    signal = np.sin(2 * np.pi * hz * t) * envelope * (0.6 * volume / 100 + 0.05)
     return np.round(signal * 32767).astype("<i2")

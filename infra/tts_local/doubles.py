@@ -3,15 +3,18 @@ audio contract, S3 and the state machine around them all run for real."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from tts_core.engines import Deadline, EngineAudio
 from tts_core.errors import TtsError
 from tts_core.models import SynthesisRequest
+from tts_core.voices import registry
 
 
 class ToneEngine:
@@ -51,3 +54,20 @@ class ToneEngine:
         # A quiet two-tone signal: the contract's loudness matching must bring it up to level.
         samples = 0.05 * np.sin(2 * np.pi * 220 * t) + 0.02 * np.sin(2 * np.pi * 330 * t)
         return EngineAudio(samples=samples.astype(np.float32), sample_rate=self.rate)
+
+
+class PreparingToneEngine(ToneEngine):
+    """A ToneEngine that also prepares voices as the primary does (tts_core.voices.prepare): it stores a
+    stand-in speaker conditioning for the voice's reference, so the voice becomes primary-ready."""
+
+    MODEL = "tone-double"
+
+    def __init__(self, name: str = "primary", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.prepared: list[str] = []
+
+    def prepare_voice(self, voice_id: str, deadline: Deadline) -> None:
+        bucket = os.environ["BUCKET_NAME"]
+        record = registry.get_record(bucket, voice_id)
+        registry.put_conditioning(bucket, voice_id, self.MODEL, record.sha256.encode(), record.sha256)
+        self.prepared.append(voice_id)

@@ -31,12 +31,16 @@ from moto.events.models import Rule
 
 from tts_core import config
 from tts_core.engines import Engine
+from tts_core.engines.sambert import SambertEngine
 from tts_core.models import SynthesisRequest
 from tts_core.pipeline import jobs
 from tts_core.pipeline.engine_task import engine_handler
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import aws
+from tts_core.voices.bootstrap import BootstrapReport, bootstrap
+from tts_core.voices.prepare import remote_prepare
 from tts_local import faults
+from tts_local.dashscope_server import DashScopeServer
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -51,6 +55,29 @@ LOCAL_PARAMETERS = {"LastResortEnabled": "true"}
 _FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                      "AWS_SESSION_TOKEN": "local", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 Handler = Callable[[dict[str, Any], Any], Any]
+LOCAL_DASHSCOPE_KEY = "sk-local-bootstrap"  # what the local bootstrap's Sambert sends to the local server
+REFERENCE_DIR = ROOT / "functions" / "voice_bootstrap" / "references"  # operator references (VOICE_REFERENCE_DIR)
+
+
+def run_voice_bootstrap(bucket: str, primary_function: str, *, api_key: str | None = LOCAL_DASHSCOPE_KEY,
+                        force: bool = False) -> BootstrapReport:
+    """What the deploy's custom resource does, locally: Sambert is the local DashScope protocol server
+    (`api_key=None`: no key, as a deploy without DashScopeSecretArn), the primary prepares each voice
+    through the Lambda API. Only the bootstrap talks to this server: the fallback function keeps its
+    own configuration (none by default)."""
+    saved = os.environ.get("NO_PROXY")
+    # The SDK's aiohttp session trusts proxy environment variables: never for this local server.
+    os.environ["NO_PROXY"] = ",".join(filter(None, [saved, "127.0.0.1", "localhost"]))
+    try:
+        with DashScopeServer() as server:
+            engine = SambertEngine(api_key=lambda refresh=False: api_key, base_url=server.url)
+            return bootstrap(bucket, engine, force=force, reference_dir=REFERENCE_DIR, backoff_s=0.2,
+                             prepare=lambda voice: remote_prepare(primary_function, voice, wait=True))
+    finally:
+        if saved is None:
+            os.environ.pop("NO_PROXY", None)
+        else:
+            os.environ["NO_PROXY"] = saved
 
 
 @dataclass
@@ -150,8 +177,12 @@ class LocalStack:
 
     def __init__(self, parameters: dict[str, str] | None = None, *, stack_name: str = "tts-local",
                  environment: dict[str, str] | None = None, engines: dict[str, Engine] | None = None,
-                 secrets: dict[str, str] | None = None) -> None:
+                 secrets: dict[str, str] | None = None, voices: bool = False) -> None:
+        """`voices`: run the voice bootstrap when the stack starts, as a deploy does (with the local
+        DashScope protocol server); tests that do not need the references leave it off (faster)."""
         self.template = load_template()
+        self.bootstrap_voices = voices
+        self.voice_bootstrap: BootstrapReport | None = None
         self.stack_name = stack_name
         values = parameter_defaults(self.template) | LOCAL_PARAMETERS | (parameters or {})
         self.resolver = Resolver(self.template, values | {
@@ -254,6 +285,8 @@ class LocalStack:
             self._install_dispatcher()
             self._install_event_delivery()
             self._install_service_faults()
+            if self.bootstrap_voices:
+                self.voice_bootstrap = run_voice_bootstrap(self.bucket, self.function("primary").name)
         except BaseException:
             self.stop()
             raise

@@ -59,6 +59,16 @@ class ApiSettings(StorageSettings):
     presign_expiry_seconds: int = Field(default=900, gt=0)
     cors_allow_origin: str = Field(min_length=1)  # "*" or one origin, e.g. https://app.example.com
     public_api_url: str = ""  # status_url's base; empty: API Gateway's stage URL (template Parameter PublicApiUrl)
+    primary_function_name: str  # POST /api/voices asks it to prepare a new voice
+    voice_bootstrap_function_name: str  # POST /api/voices/bootstrap starts it
+
+
+class BootstrapSettings(FallbackSettings):
+    """The voice_bootstrap function: Sambert (the fallback's key and endpoint) records the catalogue voices'
+    references; the primary prepares them."""
+
+    primary_function_name: str
+    voice_reference_dir: str | None = None  # operator references baked into the image (<voice id>.<ext>)
 
 
 class IngestSettings(StorageSettings):

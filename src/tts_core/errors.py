@@ -77,6 +77,29 @@ class VoiceNotFoundError(InvalidInputError):
     http_status = 404
 
 
+class AudioUndecodableError(InvalidInputError):
+    """A voice recording no audio decoder here reads (WAV, FLAC, OGG and MP3 are read)."""
+
+    code = "AUDIO_UNDECODABLE"
+    http_status = 415
+
+
+class AudioTooShortError(InvalidInputError):
+    code = "AUDIO_TOO_SHORT"
+
+
+class AudioTooLongError(InvalidInputError):
+    code = "AUDIO_TOO_LONG"
+
+
+class AudioSilentError(InvalidInputError):
+    code = "AUDIO_SILENT"
+
+
+class AudioClippedError(InvalidInputError):
+    code = "AUDIO_CLIPPED"
+
+
 class NotFoundError(TtsError):
     code = "NOT_FOUND"
     http_status = 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -84,7 +85,8 @@ class SynthesisRequest(BaseModel):
         return value
 
 
-def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
+def parse_request(raw: Any, *, max_text_chars: int,
+                  voice_exists: Callable[[str], object] = get_voice) -> SynthesisRequest:
     """Validate untrusted input into a request, or raise an error with a stable code."""
     if not isinstance(raw, dict):
         raise InvalidInputError("the request body must be a JSON object")
@@ -92,7 +94,7 @@ def parse_request(raw: Any, *, max_text_chars: int) -> SynthesisRequest:
         request = SynthesisRequest.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInputError(validation_message(exc.errors()[0])) from None
-    return check_limits(request, max_text_chars=max_text_chars)
+    return check_limits(request, max_text_chars=max_text_chars, voice_exists=voice_exists)
 
 
 def validation_message(error: Any) -> str:
@@ -101,15 +103,17 @@ def validation_message(error: Any) -> str:
     return f"{where}: {error.get('msg', 'invalid')}"
 
 
-def check_limits(request: SynthesisRequest, *, max_text_chars: int) -> SynthesisRequest:
+def check_limits(request: SynthesisRequest, *, max_text_chars: int,
+                 voice_exists: Callable[[str], object] = get_voice) -> SynthesisRequest:
     """What the schema alone cannot say: the deployment's text limit, whether there is anything to
-    speak, and the voices (every voice id the request names, checked the same way)."""
+    speak, and the voices (every voice id the request names, checked the same way: `voice_exists` raises
+    VoiceNotFoundError; by default only the catalogue's voices exist)."""
     if len(request.text) > max_text_chars:
         raise TextTooLongError(f"text has {len(request.text)} characters; the limit is {max_text_chars}")
     if not has_something_to_speak(request.text):
         raise NothingToSpeakError("text has no letter or digit: nothing to speak")
     for voice_id in request.voice_ids:
-        get_voice(voice_id)  # raises VoiceNotFoundError
+        voice_exists(voice_id)
     return request
 
 

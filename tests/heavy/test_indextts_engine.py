@@ -80,7 +80,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
            "BUCKET_NAME": BUCKET, "AUDIO_SAMPLE_RATE": str(CONTRACT_RATE)}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    with mock_aws():
+    with mock_aws(config={"lambda": {"use_docker": False}}):  # the primary function: dispatched in-process below
         aws.reset_clients()
         aws.client("s3").create_bucket(Bucket=BUCKET)
         prompts = tmp_path_factory.mktemp("prompts")
@@ -88,7 +88,8 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             wav = prompts / f"{voice}.wav"
             write_prompt_wav(wav, seconds=3.5, seed=seed)
             voice_registry.register_voice(BUCKET, voice, wav.read_bytes(), language="zh-en",
-                                          gender=voice.split("-")[1], sambert="zhiqi")  # type: ignore[arg-type]
+                                          gender=voice.split("-")[1], fallback=voice,  # type: ignore[arg-type]
+                                          source="operator")
         yield
         aws.reset_clients()
     for k, v in saved.items():
@@ -379,16 +380,17 @@ def _wav(seconds: float, *, channels: int = 1, amplitude: float = 0.3, rate: int
 
 
 @pytest.mark.parametrize(("data", "reason"), [
-    (b"RIFF nonsense", "not a readable audio file"),
-    (_wav(2.0), "must last 3 to 15 s"),
-    (_wav(16.0), "must last 3 to 15 s"),
+    (b"RIFF nonsense", "not audio this service can decode"),
+    (_wav(2.0), "must last at least 3 s"),
+    (_wav(31.0), "must last at most 30 s"),
     (_wav(4.0, amplitude=0.0), "silent"),
 ], ids=["unreadable", "too-short", "too-long", "silent"])
 def test_registration_rejects_unusable_prompts(s3: None, data: bytes, reason: str) -> None:
     from tts_core.voices import registry as voice_registry
 
     with pytest.raises(InvalidInputError, match=reason):
-        voice_registry.register_voice(BUCKET, "bad-voice", data, language="en", gender="male", sambert="brian")
+        voice_registry.register_voice(BUCKET, "bad-voice", data, language="en", gender="male", fallback="en-male",
+                                      source="operator")
     assert not storage.exists(BUCKET, "voices/bad-voice.json")
 
 
@@ -397,6 +399,83 @@ def test_registration_downmixes_stereo(s3: None) -> None:
     from tts_core.voices import registry as voice_registry
 
     record = voice_registry.register_voice(BUCKET, "stereo-voice", _wav(4.0, channels=2), language="en",
-                                           gender="female", sambert="cally")
+                                           gender="female", fallback="en-female", source="operator")
     info = wav_info(storage.get_bytes(BUCKET, "voices/stereo-voice.wav"))
     assert (info.channels, info.subtype, record.duration_s) == (1, "PCM_16", 4.0)
+
+
+# ---- a voice cloned through the API, prepared and spoken by the real inference code -----------------
+
+class _LambdaContext(_Context):
+    """What powertools' inject_lambda_context reads, too."""
+
+    function_name = "SynthesizePrimaryFunction"
+    memory_limit_in_mb = 10240
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SynthesizePrimaryFunction"
+
+
+def _api_event(method: str, path: str, body: dict[str, Any] | None, key_id: str) -> dict[str, Any]:
+    import json
+
+    event = json.loads((Path(__file__).parents[2] / "events" / "api_voices.json").read_text())
+    event.update(httpMethod=method, path=path, resource=path, isBase64Encoded=False,
+                 body=None if body is None else json.dumps(body))
+    event["requestContext"]["identity"]["apiKeyId"] = key_id
+    return event
+
+
+def test_a_voice_cloned_through_the_api_is_prepared_at_creation_and_spoken_by_the_real_code(
+        engine: IndexTtsEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, net_attempts: list[str]) -> None:
+    import base64
+    import json
+
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from tts_core import config
+    from tts_core.api import routes
+    from tts_core.pipeline.engine_task import engine_handler
+    from tts_core.voices import registry as voice_registry
+    from tts_local.tiny_indextts import write_prompt_wav
+
+    primary = engine_handler(lambda: engine)  # the primary function's handler, on this warm engine
+    prepared: list[dict[str, Any]] = []
+
+    def invoke(_backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any,
+               response_headers: Any) -> bytes:
+        prepared.append(json.loads(body))
+        return json.dumps(primary(json.loads(body), _LambdaContext())).encode()
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+    role = aws.client("iam").create_role(RoleName="primary", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    aws.client("lambda").create_function(FunctionName="primary", Runtime="python3.11", Role=role, Handler="app.handler",
+                                         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    for name, value in {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:unused",
+                        "ROUTE_PARAMETER_NAME": "/unused/route", "MAX_TEXT_CHARS": "5000", "SYNC_WAIT_SECONDS": "0",
+                        "CORS_ALLOW_ORIGIN": "*", "PRIMARY_FUNCTION_NAME": "primary",
+                        "VOICE_BOOTSTRAP_FUNCTION_NAME": "unused"}.items():
+        monkeypatch.setenv(name, value)
+    config.reset()
+    recording = tmp_path / "me.wav"
+    write_prompt_wav(recording, seconds=4.0, seed=7)
+    body = {"name": "Me", "language": "zh-en", "gender": "female",
+            "audio_base64": base64.b64encode(recording.read_bytes()).decode()}
+
+    answer = routes.handle(_api_event("POST", "/api/voices", body, "key-heavy"), _LambdaContext())
+    config.reset()
+
+    voice = json.loads(answer["body"])
+    assert answer["statusCode"] == 201, voice
+    assert prepared == [{"prepare_voice": voice["id"]}]  # the API asked the primary to prepare it
+    assert voice["primary_ready"] is True and voice["fallback_voice"] == "zh-female"
+    record = voice_registry.get_record(BUCKET, voice["id"])
+    assert record.owner == "key-heavy" and record.preparation.state == "ready"
+    assert voice_registry.get_conditioning(BUCKET, voice["id"], engine._fingerprint) is not None
+
+    # The first synthesis in that voice reuses the conditioning computed at creation.
+    engine.load().cache_spk_audio_prompt = None
+    engine._conditioning.clear()
+    output = run_engine_task(engine, _task({"text": TEXT, "voice": voice["id"]}, "req-clone"), _Context(),
+                             EngineSettings())  # type: ignore[arg-type]
+    assert engine.last_stats["conditioning_reused"] is True
+    assert output.duration_s > 0.5 and storage.exists(BUCKET, output.audio_key)
+    assert net_attempts == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import secrets
 import threading
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -25,7 +26,18 @@ from pydantic import BaseModel
 
 from tts_core import config
 from tts_core.api import openapi
-from tts_core.api.schemas import ErrorBody, HealthBody, JobBody, RouteBody, RouteOverride, VoiceBody, VoicesBody
+from tts_core.api.schemas import (
+    AcceptedBody,
+    CreateVoice,
+    ErrorBody,
+    HealthBody,
+    JobBody,
+    RouteBody,
+    RouteOverride,
+    VoiceBody,
+    VoiceReadiness,
+    VoicesBody,
+)
 from tts_core.config import ApiSettings
 from tts_core.errors import (
     InvalidEncodingError,
@@ -40,13 +52,17 @@ from tts_core.errors import (
 from tts_core.models import MAX_REQUEST_BYTES, SynthesisRequest, check_limits, validation_message
 from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import Job
-from tts_core.platform import storage
+from tts_core.platform import aws, storage
 from tts_core.platform.observability import logger
 from tts_core.routing import signals as routing
 from tts_core.routing.route_store import RouteStore, RouteStoreError
-from tts_core.voices.catalogue import list_voices
+from tts_core.voices import directory, registry
+from tts_core.voices.catalogue import Voice, catalogue_voice_for
+from tts_core.voices.prepare import remote_prepare
 
-ENGINES = ("primary", "fallback", "offline")
+# A voice's recording travels base64-encoded in the JSON body: Lambda takes at most 6 MB per synchronous
+# invocation (event included), API Gateway 10 MB. 5 MiB of body holds 30 s of 16-bit mono WAV at 48 kHz.
+MAX_VOICE_BODY_BYTES = 5 * 1024 * 1024
 API_KEY = [{"ApiKey": []}]  # OpenAPI security requirements, as template.yaml sets them per route
 IAM = [{"IamSigV4": []}]
 
@@ -145,8 +161,9 @@ def _check_raw_body() -> None:
     if content_type and not content_type.split(";")[0].strip().lower().endswith("json"):
         raise UnsupportedMediaTypeError(f"send the body as application/json, not {quoted(content_type)}")
     raw = _raw_body()
-    if len(raw) > MAX_REQUEST_BYTES:
-        raise PayloadTooLargeError(f"the body is larger than {MAX_REQUEST_BYTES} bytes")
+    limit = MAX_VOICE_BODY_BYTES if event.path.rstrip("/") == "/api/voices" else MAX_REQUEST_BYTES
+    if len(raw) > limit:
+        raise PayloadTooLargeError(f"the body is larger than {limit} bytes")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -203,7 +220,9 @@ def _job_body(job: Job, base_url: str | None = None) -> JobBody:
 def synthesize(request: Annotated[SynthesisRequest, Body(description="what to say and how")]) -> Response[str]:
     _check_raw_body()  # powertools also accepts form bodies; this API speaks JSON only
     conf = settings()
-    request = check_limits(request, max_text_chars=conf.max_text_chars)
+    owner = _owner()
+    request = check_limits(request, max_text_chars=conf.max_text_chars,
+                           voice_exists=lambda voice: directory.lookup(conf.bucket_name, voice, owner))
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
     request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
     logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,
@@ -222,16 +241,81 @@ def job_status(request_id: str) -> Response[str]:
     return _json(200, _job_body(job), exclude_none=True)
 
 
-@app.get("/api/voices", security=API_KEY, summary="The voices, with language, gender and engines",
-         responses=_documented({200: ("the voice catalogue", VoicesBody)}))
+def _owner() -> str | None:
+    """The API key that made the request (API Gateway's key id; None where no key is in use)."""
+    return app.current_event.request_context.identity.api_key_id or None
+
+
+def _voice_body(entry: directory.VoiceEntry) -> VoiceBody:
+    return VoiceBody(id=entry.id, name=entry.name, language=entry.language, gender=entry.gender,
+                     description=entry.description, custom=entry.custom, engines=list(entry.engines),
+                     fallback_voice=entry.fallback, reference=entry.reference, primary_ready=entry.primary_ready,
+                     primary_reason=entry.primary_reason)
+
+
+@app.get("/api/voices", security=API_KEY, summary="The voices: the catalogue's and your own",
+         description="Each voice says which engines serve it and whether the primary is ready for it (if not, why).",
+         responses=_documented({200: ("the voices", VoicesBody)}))
 def voices() -> Response[str]:
-    return _json(200, VoicesBody(voices=[
-        VoiceBody(id=v.id, language=v.language, gender=v.gender, description=v.description, engines=list(ENGINES))
-        for v in list_voices()]))
+    entries = directory.list_for(settings().bucket_name, _owner())
+    return _json(200, VoicesBody(voices=[_voice_body(e) for e in entries]))
 
 
-@app.get("/api/health", security=API_KEY, summary="The route document and each engine's state",
-         responses=_documented({200: ("the route and the engines", HealthBody)}))
+@app.post("/api/voices", enable_validation=True, security=API_KEY, summary="Clone a voice",
+          description="3-30 s of someone speaking (WAV, FLAC, OGG or MP3, base64) becomes a voice of your API key. "
+                      "The primary computes its speaker conditioning right away (primary_ready turns true when it "
+                      "is done); the fallback engines speak it with the catalogue voice of its language and gender. "
+                      "Nothing is stored when the recording is refused.",
+          responses=_documented({201: ("the new voice", VoiceBody)}, (400, 413, 415)))
+def create_voice(body: Annotated[CreateVoice, Body(description="the recording and what to call it")]) -> Response[str]:
+    _check_raw_body()
+    conf = settings()
+    try:
+        audio = base64.b64decode(body.audio_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("audio_base64 is not valid base64") from None
+    fallback = catalogue_voice_for(body.language, body.gender)
+    voice_id = f"v-{secrets.token_hex(6)}"
+    record = registry.register_voice(conf.bucket_name, voice_id, audio, language=body.language,
+                                     gender=body.gender, fallback=fallback.id, source="upload", name=body.name,
+                                     owner=_owner())
+    preparation = remote_prepare(conf.primary_function_name, voice_id, wait=False)
+    if preparation.state == "failed":
+        registry.set_preparation(conf.bucket_name, voice_id, record.sha256, preparation)
+    record = registry.get_record(conf.bucket_name, voice_id)  # the primary may have prepared it already
+    ready = record.preparation.state == "ready"
+    entry = directory.custom_entry(record, ready, None if ready else directory.preparation_reason(record))
+    logger.info("voice created", extra={"voice": voice_id, "fallback": fallback.id, "seconds": record.duration_s})
+    return _json(201, _voice_body(entry))
+
+
+@app.delete("/api/voices/<voice_id>", security=API_KEY, summary="Delete one of your voices",
+            description="Removes its recording, its speaker conditioning and its record.",
+            responses=_documented({200: ("deleted", VoiceBody)}, (400, 404)))
+def delete_voice(voice_id: str) -> Response[str]:
+    conf = settings()
+    found = directory.lookup(conf.bucket_name, voice_id, _owner())
+    if isinstance(found, Voice):
+        raise InvalidInputError(f"'{voice_id}' is a built-in voice; only custom voices can be deleted")
+    registry.delete_voice(conf.bucket_name, found)
+    logger.info("voice deleted", extra={"voice": voice_id})
+    return _json(200, _voice_body(directory.custom_entry(found, False, "deleted")))
+
+
+@app.post("/api/voices/bootstrap", security=IAM, summary="Re-run the voice bootstrap (operators, IAM-signed)",
+          description="Starts the function that gives every catalogue voice a reference recorded by the fallback "
+                      "engine (or an operator-supplied one) and prepares it on the primary; GET /api/voices shows "
+                      "the outcome.",
+          responses=_documented({202: ("started", AcceptedBody)}))
+def rerun_bootstrap() -> Response[str]:
+    conf = settings()
+    aws.client("lambda").invoke(FunctionName=conf.voice_bootstrap_function_name, InvocationType="Event",
+                                Payload=json.dumps({"force": False}).encode())
+    return _json(202, AcceptedBody(message="the voice bootstrap is running; GET /api/voices shows its outcome"))
+
+
+@app.get("/api/health", security=API_KEY, summary="The route document, each engine's state and each voice's readiness",
+         responses=_documented({200: ("the route, the engines and the voices", HealthBody)}))
 def health() -> Response[str]:
     try:
         route: dict[str, Any] = RouteStore(settings().route_parameter_name).read()[0].model_dump(mode="json")
@@ -240,7 +324,9 @@ def health() -> Response[str]:
         route = {"route": "primary", "reason": f"route document unreadable: {exc.code}"}
     engines = {"primary": "fallback-routed" if route["route"] == "fallback" else "in service",
                "fallback": "in service", "offline": "last resort"}
-    return _json(200, HealthBody(route=route, engines=engines))
+    voices = {e.id: VoiceReadiness(primary_ready=e.primary_ready, primary_reason=e.primary_reason)
+              for e in directory.list_for(settings().bucket_name, _owner())}
+    return _json(200, HealthBody(route=route, engines=engines, voices=voices))
 
 
 @app.put("/api/route", enable_validation=True, security=IAM, summary="Force the route (operators, IAM-signed)",

@@ -3,13 +3,14 @@ them, so the published schema is the one the code sends."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tts_core.models import Attempt, SegmentPart
 from tts_core.pipeline.jobs import Progress
 from tts_core.routing.breaker import Route, RouteDocument
+from tts_core.voices.catalogue import Gender, Language
 
 
 class ErrorBody(BaseModel):
@@ -43,20 +44,52 @@ class JobBody(BaseModel):
 
 class VoiceBody(BaseModel):
     id: str
+    name: str | None = Field(default=None, description="a custom voice's name")
     language: str
     gender: str
     description: str
-    engines: list[str]
+    custom: bool = Field(description="cloned through POST /api/voices (false: a catalogue voice)")
+    engines: list[str] = Field(description="the engines that serve it, in the order they are tried")
+    fallback_voice: str = Field(description="the catalogue voice the fallback and the last resort speak it with")
+    reference: Literal["fallback", "operator", "upload"] | None = Field(
+        description="where the primary's reference recording came from: fallback (recorded by Sambert in the "
+                    "fallback voice), operator (a supplied file), upload (cloned); null: it has none yet")
+    primary_ready: bool = Field(description="the primary (IndexTTS-2) has a prepared reference for it")
+    primary_reason: str | None = Field(default=None, description="when primary_ready is false: why")
+
+
+class CreateVoice(BaseModel):
+    """POST /api/voices: clone a voice from 3-30 s of someone speaking."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                           pattern=r"^[^\x00-\x1f\x7f]+$")]
+    language: Language = Field(description="the language it speaks (the catalogue's values)")
+    gender: Gender
+    audio_base64: Annotated[str, Field(min_length=1, description="WAV, FLAC, OGG or MP3, base64-encoded; "
+                                                                  "3-30 s after decoding")]
 
 
 class VoicesBody(BaseModel):
     voices: list[VoiceBody]
 
 
+class VoiceReadiness(BaseModel):
+    primary_ready: bool
+    primary_reason: str | None = None
+
+
 class HealthBody(BaseModel):
     status: Literal["ok"] = "ok"
     route: dict[str, Any] = Field(description="the route document (tts_core.routing.breaker.RouteDocument)")
     engines: dict[str, str]
+    voices: dict[str, VoiceReadiness] = Field(description="per voice (the catalogue's and the caller's): whether "
+                                                          "the primary can serve it, and if not, why")
+
+
+class AcceptedBody(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    message: str
 
 
 class RouteOverride(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from tts_core.engines import Deadline, EngineAudio
 from tts_core.errors import EngineError, EngineNotConfiguredError, EngineTimeoutError
 from tts_core.models import SynthesisRequest
-from tts_core.voices.catalogue import get_voice
+from tts_core.voices.catalogue import Voice, get_voice
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -138,9 +139,12 @@ class EspeakEngine:
 
     name = "offline"
 
+    def __init__(self, voices: Callable[[str], Voice] = get_voice) -> None:
+        self._voices = voices  # a voice id -> the catalogue voice that speaks it (custom voices: their fallback)
+
     def synthesize(self, request: SynthesisRequest, deadline: Deadline) -> EngineAudio:
         global _current
-        voice = get_voice(request.voice)  # raises VoiceNotFoundError
+        voice = self._voices(request.voice)  # raises VoiceNotFoundError
         text = request.text.encode("utf-8")
         # Another thread may hold the library for a long text: wait no longer than the deadline.
         if deadline.expired() or not _LOCK.acquire(timeout=deadline.remaining()):

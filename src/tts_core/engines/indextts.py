@@ -47,9 +47,11 @@ from tts_core.errors import (
     ModelUnavailableError,
     NotFoundError,
     TtsError,
+    VoiceNotFoundError,
 )
 from tts_core.models import SynthesisRequest
 from tts_core.platform.observability import logger
+from tts_core.voices.catalogue import is_catalogue_voice
 
 Profile = Literal["quality", "fast"]
 SAMPLE_RATE = 22050  # BigVGAN's rate; infer returns int16 at this rate
@@ -241,7 +243,9 @@ class IndexTtsEngine:
         try:
             return self._prompt_cache().local_prompt(voice_id)  # type: ignore[no-any-return]
         except NotFoundError as exc:
-            # A deployment gap, not a transient fault: non-retryable, the fallback serves the voice.
+            if not is_catalogue_voice(voice_id):  # a custom voice deleted (or never made)
+                raise VoiceNotFoundError(f"unknown voice '{voice_id}'") from exc
+            # A catalogue voice not bootstrapped yet: non-retryable, the fallback serves the voice.
             raise ModelUnavailableError(exc.message) from exc
 
     def _restore_conditioning(self, model: Any, voice_id: str, sha: str, path: str) -> bool:
@@ -274,7 +278,7 @@ class IndexTtsEngine:
         while len(self._conditioning) > 16:  # a few MB each (mel + w2v features of <= 15 s)
             self._conditioning.popitem(last=False)
         if self.settings.store_conditioning:
-            self._store_conditioning(voice_id, entry)
+            self._store_conditioning(voice_id, sha, entry)
 
     def _fetch_conditioning(self, voice_id: str) -> dict[str, Any] | None:
         import torch
@@ -293,7 +297,7 @@ class IndexTtsEngine:
             logger.warning("stored conditioning unreadable; recomputing", extra={"error": repr(exc)})
         return None
 
-    def _store_conditioning(self, voice_id: str, entry: dict[str, Any]) -> None:
+    def _store_conditioning(self, voice_id: str, sha: str, entry: dict[str, Any]) -> None:
         import torch
 
         from tts_core.voices import registry as voice_registry
@@ -301,9 +305,31 @@ class IndexTtsEngine:
         buf = io.BytesIO()
         torch.save({k: v for k, v in entry.items() if v is not None}, buf)
         try:
-            voice_registry.put_conditioning(self._prompt_cache().bucket, voice_id, self._fingerprint, buf.getvalue())
+            voice_registry.put_conditioning(self._prompt_cache().bucket, voice_id, self._fingerprint, buf.getvalue(),
+                                            sha)
         except TtsError as exc:  # an optimisation: never fail a synthesis over it
             logger.warning("could not store conditioning", extra={"error": exc.message})
+
+    def prepare_voice(self, voice_id: str, deadline: Deadline) -> None:
+        """Compute and store a voice's speaker conditioning without synthesizing speech (a voice is
+        prepared when it is made: tts_core.voices.prepare)."""
+        with self._lock:
+            model = self.load()
+            record, prompt = self._prompt(voice_id)
+            if self._restore_conditioning(model, voice_id, record.sha256, str(prompt)):
+                return
+            self._deadline = deadline
+            try:
+                _speaker_conditioning_only(model, str(prompt))
+            except _DeadlineExceededError:
+                raise EngineTimeoutError("IndexTTS-2 did not prepare the voice within the deadline",
+                                         detail="Deadline") from None
+            except Exception as exc:
+                raise EngineError(f"IndexTTS-2 could not prepare voice '{voice_id}': {type(exc).__name__}: "
+                                  f"{exc}") from exc
+            finally:
+                self._deadline = None
+            self._remember_conditioning(model, voice_id, record.sha256, str(prompt), True)
 
     # ---- synthesis -----------------------------------------------------------------------------
     def synthesize(self, request: SynthesisRequest, deadline: Deadline) -> EngineAudio:
@@ -397,6 +423,29 @@ class IndexTtsEngine:
             pending = piece
         # `pending` is the trailing silence (or None when nothing came). No deadline check here: the
         # next segment's first GPT step checks it, and a finished last segment is not thrown away.
+
+
+class _ConditioningReadyError(Exception):
+    """Stops infer() once the speaker conditioning is computed (tts_core.voices.prepare)."""
+
+
+def _speaker_conditioning_only(model: Any, prompt: str) -> None:
+    """Run infer() up to its first progress report after the speaker and emotion conditioning (0.1,
+    "text processing"), which fills the model's conditioning cache; no text is synthesized."""
+
+    def progress(value: float, desc: str | None = None) -> None:
+        if value >= 0.1:
+            raise _ConditioningReadyError
+
+    model.gr_progress = progress
+    try:
+        for _ in model.infer(spk_audio_prompt=prompt, text="。", output_path=None, stream_return=True):
+            break
+    except _ConditioningReadyError:
+        return
+    finally:
+        model.gr_progress = None
+    raise EngineError("IndexTTS-2 gave no progress report after the speaker conditioning")
 
 
 # What IndexTTS2.__init__ fetches from the hub (a pre-filled cache, offline), besides config.yaml's files.

@@ -14,7 +14,7 @@ What the SDK does not do for us, and this module does:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_args
 
@@ -33,7 +33,7 @@ from tts_core.errors import (
 )
 from tts_core.models import Style, SynthesisRequest
 from tts_core.pipeline.segmentation import segment
-from tts_core.voices.catalogue import get_voice
+from tts_core.voices.catalogue import Voice, get_voice
 
 if TYPE_CHECKING:
     from dashscope.audio.tts import SpeechSynthesisResult
@@ -145,7 +145,7 @@ class SambertEngine:
 
     def __init__(self, api_key: ApiKeyProvider, base_url: str | None = None, *,
                  max_chunk_chars: int = SAMBERT_MAX_CHARS,
-                 styles: Mapping[str, StyleAdjust] = STYLES) -> None:
+                 styles: Mapping[str, StyleAdjust] = STYLES, voices: Callable[[str], Voice] = get_voice) -> None:
         if not 1 <= max_chunk_chars <= SAMBERT_MAX_CHARS:
             raise ValueError(f"max_chunk_chars must be in [1, {SAMBERT_MAX_CHARS}]")
         validate_styles(styles)
@@ -153,9 +153,10 @@ class SambertEngine:
         self._base_url = base_url  # None: the SDK's default (wss://dashscope.aliyuncs.com/...)
         self._max_chunk_chars = max_chunk_chars
         self._styles = styles
+        self._voices = voices  # a voice id -> the catalogue voice that speaks it (custom voices: their fallback)
 
     def synthesize(self, request: SynthesisRequest, deadline: Deadline) -> EngineAudio:
-        voice = get_voice(request.voice)
+        voice = self._voices(request.voice)
         model = f"sambert-{voice.sambert}-v1"
         params = sambert_params(request, self._styles)
         chunks = split_text(request.text, self._max_chunk_chars)

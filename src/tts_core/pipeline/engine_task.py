@@ -18,6 +18,7 @@ from tts_core.errors import EngineError, InvalidInputError, SilentOutputError, T
 from tts_core.models import EngineOutput, EngineTask
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
+from tts_core.voices.prepare import PREPARE_KEY, run_prepare
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -33,8 +34,7 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
     logger.append_keys(request_id=task.request_id, engine=engine.name, retry_count=task.retry_count,
                        segment=segment)
 
-    budget_s = (context.get_remaining_time_in_millis() - settings.engine_deadline_margin_ms) / 1000
-    deadline = Deadline.in_seconds(max(budget_s, 1.0))
+    deadline = _deadline(context, settings)
     started = time.monotonic()
     try:
         audio = engine.synthesize(task.request, deadline)
@@ -67,6 +67,11 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
     return output
 
 
+def _deadline(context: LambdaContext, settings: EngineSettings) -> Deadline:
+    budget_s = (context.get_remaining_time_in_millis() - settings.engine_deadline_margin_ms) / 1000
+    return Deadline.in_seconds(max(budget_s, 1.0))
+
+
 def engine_handler(make_engine: Callable[[], Engine]) -> Handler:
     """A Lambda handler for one engine. The engine is built on the first invocation, not at
     import (model loading must stay out of Lambda's 10 s init phase), and reused after."""
@@ -76,6 +81,10 @@ def engine_handler(make_engine: Callable[[], Engine]) -> Handler:
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if not engine_cache:
             engine_cache.append(make_engine())
-        return run_engine_task(engine_cache[0], event, context, config.load(EngineSettings)).model_dump()
+        settings = config.load(EngineSettings)
+        if isinstance(event, dict) and PREPARE_KEY in event:  # a voice to prepare, not a synthesis
+            return run_prepare(engine_cache[0], settings.bucket_name, str(event[PREPARE_KEY]),
+                               _deadline(context, settings)).model_dump()
+        return run_engine_task(engine_cache[0], event, context, settings).model_dump()
 
     return handler

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Literal
@@ -43,6 +44,8 @@ from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, Synthe
 from tts_core.pipeline import jobs
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
+from tts_core.voices import directory
+from tts_core.voices.catalogue import get_voice
 
 MAX_NAME_CHARS = 200
 _KEPT = frozenset("._-")
@@ -130,7 +133,8 @@ def _read(upload: UploadSource) -> tuple[str, bytes]:
     raise NotFoundError(f"s3://{upload.bucket}/{upload.key} ({upload.version_id or upload.etag}) is gone")
 
 
-def parse_upload(key: str, data: bytes, *, max_text_chars: int) -> SynthesisRequest:
+def parse_upload(key: str, data: bytes, *, max_text_chars: int,
+                 voice_exists: Callable[[str], object] = get_voice) -> SynthesisRequest:
     """An uploaded file as a request, or an InvalidInputError with a stable code."""
     file_name = PurePosixPath(key).name
     if file_name.lower() in (".txt", ".json"):  # a dot file: Path sees no extension, the user sees one
@@ -150,14 +154,14 @@ def parse_upload(key: str, data: bytes, *, max_text_chars: int) -> SynthesisRequ
     except UnicodeDecodeError as exc:
         raise InvalidEncodingError(f"the uploaded file is not valid UTF-8 (byte {exc.start})") from None
     if kind == ".txt":
-        return parse_request({"text": text}, max_text_chars=max_text_chars)
+        return parse_request({"text": text}, max_text_chars=max_text_chars, voice_exists=voice_exists)
     try:
         raw = json.loads(text)
     except ValueError as exc:
         raise MalformedJsonError(f"the uploaded file is not valid JSON: {exc}") from None
     except RecursionError:
         raise MalformedJsonError("the uploaded file nests too deeply to parse") from None
-    return parse_request(raw, max_text_chars=max_text_chars)
+    return parse_request(raw, max_text_chars=max_text_chars, voice_exists=voice_exists)
 
 
 # ---- the ingest step ----------------------------------------------------------------------------
@@ -182,7 +186,8 @@ def ingest(event: ObjectCreatedEvent, settings: IngestSettings) -> IngestOutcome
             record_superseded(upload, newer)
             logger.info("upload superseded before it was read", extra=logged | {"superseded_by": newer})
             return IngestOutcome(status="superseded", **base)
-        request = parse_upload(key, data, max_text_chars=settings.max_text_chars)
+        request = parse_upload(key, data, max_text_chars=settings.max_text_chars,
+                               voice_exists=lambda voice: directory.lookup(upload.bucket, voice))
     except NotFoundError:
         newer = _newer_version(upload)
         if newer is not None:

@@ -41,6 +41,16 @@ def list_voices() -> tuple[Voice, ...]:
     return _VOICES
 
 
+def is_catalogue_voice(voice_id: str) -> bool:
+    return any(v.id == voice_id for v in _VOICES)
+
+
+def catalogue_voice_for(language: str, gender: str) -> Voice:
+    """The built-in voice a custom voice of this language and gender falls back to."""
+    return next((v for v in _VOICES if v.language == language and v.gender == gender),
+                next(v for v in _VOICES if v.gender == gender))  # "zh": the Mandarin-and-English voice
+
+
 def get_voice(voice_id: str) -> Voice:
     for voice in _VOICES:
         if voice.id == voice_id:

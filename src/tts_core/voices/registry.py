@@ -1,10 +1,16 @@
-"""Speaker prompts for the primary engine (IndexTTS-2 clones the voice of a short recording).
+"""Speaker references for the primary engine (IndexTTS-2 clones the voice of a short recording).
 
 S3 layout, through `tts_core.platform.storage` only:
-    voices/<id>.wav                     the prompt, normalised to PCM16 mono (validated on registration)
-    voices/<id>.json                    VoiceRecord: language, gender, the Sambert voice for the fallback, sha256
+    voices/<id>.wav                     the reference: PCM16 mono at STORE_RATE, at most MAX_PROMPT_S
+    voices/<id>.json                    VoiceRecord: language, gender, fallback voice, source, owner, sha256,
+                                        and whether the primary has prepared it (its speaker conditioning)
     voices/<id>.cond/<model>.pt         the speaker conditioning the engine computed from it, per model
                                         fingerprint (written by the engine, reused by every later container)
+    voices/by-owner/<owner>/<id>        an empty marker per custom voice: one listing finds a key's voices
+    voices/_bootstrap.json              what the last bootstrap did per catalogue voice (tts_core.voices.bootstrap)
+
+One listing of `voices/` (`inventory`) says which voices have a reference and a conditioning: the API
+reads readiness from it instead of a request per voice.
 
 The engine needs a local file (the inference code reads prompts with librosa): `PromptCache` downloads
 each prompt to /tmp once, named by its content hash. The upstream speaker cache is keyed by the *path*
@@ -17,31 +23,68 @@ import hashlib
 import os
 import re
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import soxr
 from pydantic import BaseModel
 
-from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav, to_float_mono
-from tts_core.errors import InvalidInputError, NotFoundError, StorageError
+from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav
+from tts_core.errors import (
+    AudioClippedError,
+    AudioSilentError,
+    AudioTooLongError,
+    AudioTooShortError,
+    AudioUndecodableError,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+)
 from tts_core.platform import storage
 from tts_core.voices.catalogue import Gender, Language
 
 VOICES_PREFIX = "voices/"
-MIN_PROMPT_S = 3.0  # shorter prompts clone poorly
-MAX_PROMPT_S = 15.0  # the inference code cuts prompts at 15 s anyway
-SILENCE_DBFS = -50.0  # a prompt quieter than this (gated level) carries no usable voice
+OWNERS_PREFIX = f"{VOICES_PREFIX}by-owner/"
+BOOTSTRAP_REPORT_KEY = f"{VOICES_PREFIX}_bootstrap.json"  # "_": never a voice id
+PUBLIC_OWNER = "_public"  # custom voices made where no API key is in use
+STORE_RATE = 22050  # IndexTTS-2's own rate: references are stored once, resampled, at this rate
+MIN_PROMPT_S = 3.0  # shorter references clone poorly
+MAX_UPLOAD_S = 30.0  # longest recording accepted
+MAX_PROMPT_S = 15.0  # the inference code reads the first 15 s only: the rest is not stored
+SILENCE_DBFS = -50.0  # a reference quieter than this (gated level) carries no usable voice
+CLIP_LEVEL = 0.99  # a sample at or above this magnitude is clipped
+MAX_CLIPPED_SHARE = 0.01  # more than 1 % clipped samples: the voice is distorted
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+Source = Literal["fallback", "operator", "upload"]
+
+
+class Preparation(BaseModel, frozen=True):
+    """Whether the primary has computed the voice's speaker conditioning, or why not."""
+
+    state: Literal["pending", "ready", "failed"]
+    code: str | None = None
+    message: str | None = None
 
 
 class VoiceRecord(BaseModel, frozen=True):
     id: str
     language: Language
     gender: Gender
-    sambert: str  # the Sambert voice that best matches it (the fallback engine's voice)
+    fallback: str  # the catalogue voice the fallback and the last resort speak it with
+    source: Source  # fallback: recorded by Sambert (bootstrap); operator: supplied file; upload: cloned via the API
     sha256: str  # of the stored WAV: names local copies and conditioning caches
     sample_rate: int
     duration_s: float
+    name: str | None = None  # a custom voice's display name
+    owner: str | None = None  # the API key id that created a custom voice (None: no key in use)
+    preparation: Preparation = Preparation(state="pending")
+
+
+def valid_id(voice_id: str) -> bool:
+    return bool(_ID.match(voice_id))
 
 
 def voice_keys(voice_id: str) -> tuple[str, str]:
@@ -52,51 +95,94 @@ def conditioning_key(voice_id: str, model_fingerprint: str) -> str:
     return f"{VOICES_PREFIX}{voice_id}.cond/{model_fingerprint}.pt"
 
 
-def validate_prompt(data: bytes) -> tuple[np.ndarray, int]:
-    """A registrable prompt as float32 mono samples and its rate, or InvalidInputError saying why."""
+def owner_key(owner: str | None, voice_id: str) -> str:
+    return f"{OWNERS_PREFIX}{owner or PUBLIC_OWNER}/{voice_id}"
+
+
+def validate_prompt(data: bytes) -> np.ndarray:
+    """A recording (WAV, FLAC, OGG, MP3) as a reference: float32 mono at STORE_RATE, cut to MAX_PROMPT_S;
+    or an InvalidInputError subclass whose code says why it cannot be one."""
     try:
         samples, rate = read_wav(data)
     except Exception as exc:  # soundfile raises its own error types for unreadable data
-        raise InvalidInputError(f"the voice prompt is not a readable audio file: {exc}") from None
-    mono = to_float_mono(samples)  # stereo is downmixed, not rejected
-    duration = mono.size / rate if rate else 0.0
-    if not MIN_PROMPT_S <= duration <= MAX_PROMPT_S:
-        raise InvalidInputError(f"the voice prompt lasts {duration:.2f} s; it must last {MIN_PROMPT_S:g} to "
-                                f"{MAX_PROMPT_S:g} s")
+        raise AudioUndecodableError(f"the recording is not audio this service can decode (WAV, FLAC, OGG, "
+                                    f"MP3): {exc}") from None
+    if samples.size == 0 or rate <= 0:
+        raise AudioTooShortError(f"the recording is empty; it must last {MIN_PROMPT_S:g} to {MAX_UPLOAD_S:g} s")
+    channels = samples.reshape(samples.shape[0], -1)
+    duration = channels.shape[0] / rate
+    if duration < MIN_PROMPT_S:
+        raise AudioTooShortError(f"the recording lasts {duration:.2f} s; it must last at least {MIN_PROMPT_S:g} s")
+    if duration > MAX_UPLOAD_S:
+        raise AudioTooLongError(f"the recording lasts {duration:.2f} s; it must last at most {MAX_UPLOAD_S:g} s")
+    mono = channels.mean(axis=1, dtype=np.float32)  # stereo is downmixed, not rejected
     level = gated_loudness_dbfs(mono, rate)
     if level is None or level < SILENCE_DBFS:
-        raise InvalidInputError("the voice prompt is silent or too quiet")
-    return mono, rate
+        raise AudioSilentError("the recording is silent or too quiet to carry a voice")
+    clipped = float(np.mean(np.abs(channels) >= CLIP_LEVEL))
+    if clipped > MAX_CLIPPED_SHARE:
+        raise AudioClippedError(f"{clipped:.1%} of the recording is clipped (at most {MAX_CLIPPED_SHARE:.0%}); "
+                                "record it less loud")
+    if rate != STORE_RATE:
+        mono = soxr.resample(mono, rate, STORE_RATE, quality="HQ")
+    return np.asarray(mono[: int(MAX_PROMPT_S * STORE_RATE)], dtype=np.float32)
 
 
 def register_voice(bucket: str, voice_id: str, data: bytes, *, language: Language, gender: Gender,
-                   sambert: str) -> VoiceRecord:
-    """Validate a prompt and store it (normalised to PCM16 mono at its own rate) with its metadata."""
-    if not _ID.match(voice_id):
+                   fallback: str, source: Source, name: str | None = None, owner: str | None = None,
+                   preparation: Preparation | None = None) -> VoiceRecord:
+    """Validate a recording and store it as the voice's reference, with its record (and, for a custom
+    voice, its owner's marker). Nothing is written when the recording is refused."""
+    if not valid_id(voice_id):
         raise InvalidInputError(f"invalid voice id '{voice_id}' (lower-case letters, digits, '-', '_')")
-    mono, rate = validate_prompt(data)
-    # Only the format is normalised: loudness and rate are left to the engine's own front end.
+    mono = validate_prompt(data)
+    # Only format and rate are normalised: loudness is left to the engine's own front end.
     pcm = np.clip(np.round(mono * 32767.0), -32768, 32767).astype(np.int16)
-    wav = AudioContract(rate).encode(pcm, rate)
-    record = VoiceRecord(id=voice_id, language=language, gender=gender, sambert=sambert,
-                         sha256=hashlib.sha256(wav).hexdigest(), sample_rate=rate,
-                         duration_s=round(pcm.size / rate, 3))
+    wav = AudioContract(STORE_RATE).encode(pcm, STORE_RATE)
+    record = VoiceRecord(id=voice_id, language=language, gender=gender, fallback=fallback, source=source,
+                         sha256=hashlib.sha256(wav).hexdigest(), sample_rate=STORE_RATE,
+                         duration_s=round(pcm.size / STORE_RATE, 3), name=name, owner=owner,
+                         preparation=preparation or Preparation(state="pending"))
     wav_key, json_key = voice_keys(voice_id)
     storage.put_bytes(bucket, wav_key, wav, "audio/wav")
+    if source == "upload":
+        storage.put_bytes(bucket, owner_key(owner, voice_id), b"", "application/octet-stream")
     storage.put_json(bucket, json_key, record.model_dump())  # written last: a record implies its WAV
     return record
 
 
 def get_record(bucket: str, voice_id: str) -> VoiceRecord:
-    """The voice's record; NotFoundError when no prompt is registered for it."""
+    """The voice's record; NotFoundError when no reference is registered for it."""
     try:
         return VoiceRecord.model_validate(storage.get_json(bucket, voice_keys(voice_id)[1]))
     except NotFoundError:
-        raise NotFoundError(f"no speaker prompt is registered for voice '{voice_id}'") from None
+        raise NotFoundError(f"no speaker reference is registered for voice '{voice_id}'") from None
 
 
-def put_conditioning(bucket: str, voice_id: str, model_fingerprint: str, blob: bytes) -> None:
+def set_preparation(bucket: str, voice_id: str, sha256: str, preparation: Preparation) -> None:
+    """Record the primary's preparation of a reference, unless the voice was deleted or replaced since."""
+    try:
+        record = get_record(bucket, voice_id)
+    except NotFoundError:
+        return
+    if record.sha256 == sha256 and record.preparation != preparation:
+        storage.put_json(bucket, voice_keys(voice_id)[1],
+                         record.model_copy(update={"preparation": preparation}).model_dump())
+
+
+def delete_voice(bucket: str, record: VoiceRecord) -> None:
+    """Remove everything stored for a voice: record first (new requests stop finding it), then the rest."""
+    wav_key, json_key = voice_keys(record.id)
+    storage.delete(bucket, json_key)
+    for key in storage.list_keys(bucket, f"{VOICES_PREFIX}{record.id}.cond/"):
+        storage.delete(bucket, key)
+    storage.delete(bucket, wav_key)
+    storage.delete(bucket, owner_key(record.owner, record.id))
+
+
+def put_conditioning(bucket: str, voice_id: str, model_fingerprint: str, blob: bytes, sha256: str) -> None:
     storage.put_bytes(bucket, conditioning_key(voice_id, model_fingerprint), blob, "application/octet-stream")
+    set_preparation(bucket, voice_id, sha256, Preparation(state="ready"))
 
 
 def get_conditioning(bucket: str, voice_id: str, model_fingerprint: str) -> bytes | None:
@@ -104,6 +190,35 @@ def get_conditioning(bucket: str, voice_id: str, model_fingerprint: str) -> byte
         return storage.get_bytes(bucket, conditioning_key(voice_id, model_fingerprint))
     except NotFoundError:
         return None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What one listing of voices/ says: which voices have a reference and a conditioning, and whose
+    the custom voices are."""
+
+    referenced: frozenset[str]
+    conditioned: frozenset[str]
+    owned: dict[str, list[str]] = field(default_factory=dict)  # owner -> custom voice ids
+
+    def custom_voices_of(self, owner: str | None) -> list[str]:
+        return [v for v in self.owned.get(owner or PUBLIC_OWNER, []) if v in self.referenced]
+
+
+def inventory(bucket: str) -> Inventory:
+    referenced: set[str] = set()
+    conditioned: set[str] = set()
+    owned: dict[str, list[str]] = {}
+    for key in storage.list_keys(bucket, VOICES_PREFIX):
+        rest = key.removeprefix(VOICES_PREFIX)
+        if key.startswith(OWNERS_PREFIX):
+            owner, _, voice_id = key.removeprefix(OWNERS_PREFIX).partition("/")
+            owned.setdefault(owner, []).append(voice_id)
+        elif rest.endswith(".json") and "/" not in rest and not rest.startswith("_"):
+            referenced.add(rest.removesuffix(".json"))
+        elif ".cond/" in rest:
+            conditioned.add(rest.split(".cond/", 1)[0])
+    return Inventory(frozenset(referenced), frozenset(conditioned), owned)
 
 
 class PromptCache:
@@ -128,25 +243,3 @@ class PromptCache:
                 tmp.write_bytes(data)
                 tmp.replace(path)  # atomic: a reader never sees half a prompt
         return record, path
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m tts_core.voices.registry BUCKET VOICE_ID PROMPT.wav`: register the prompt of a catalogue
-    voice (language, gender and Sambert voice come from tts_core.voices.catalogue)."""
-    import argparse
-
-    from tts_core.voices.catalogue import get_voice
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("bucket")
-    parser.add_argument("voice_id")
-    parser.add_argument("wav", type=Path)
-    args = parser.parse_args(argv)
-    voice = get_voice(args.voice_id)
-    record = register_voice(args.bucket, voice.id, args.wav.read_bytes(), language=voice.language,
-                            gender=voice.gender, sambert=voice.sambert)
-    print(record.model_dump_json())
-
-
-if __name__ == "__main__":
-    main()
