@@ -10,13 +10,14 @@ IAM-authorised route without the local admin credential (`x-admin-key`, standing
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
@@ -194,15 +195,17 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class ApiServer:
-    """`api_key`: the key routes with ApiKeyRequired must send in x-api-key (None: no key checked,
-    as on `sam local start-api`). `admin_key`: what IAM-authorised routes (PUT /api/route) must
+    """`api_key`: the key (or keys) routes with ApiKeyRequired must send in x-api-key (None: no key
+    checked, as on `sam local start-api`); the Lambda sees which one in requestContext.identity.apiKeyId,
+    as API Gateway passes the key's id. `admin_key`: what IAM-authorised routes (PUT /api/route) must
     send in x-admin-key (None: no credential is valid, so those routes always answer 403)."""
 
-    def __init__(self, stack: LocalStack, port: int, api_key: str | None = None, admin_key: str | None = None,
+    def __init__(self, stack: LocalStack, port: int, api_key: str | Collection[str] | None = None,
+                 admin_key: str | None = None,
                  read_timeout_s: float = READ_TIMEOUT_S) -> None:
         self.stack = stack
         self.routes = routes_from_template(stack)
-        self.api_key = api_key
+        self.api_keys = [api_key] if isinstance(api_key, str) else list(api_key or [])
         self.admin_key = admin_key
         self.preflight = cors_preflight_headers(stack)
         self.refusal_headers = {"Content-Type": "application/json"} | gateway_response_headers(stack, "DEFAULT_4XX")
@@ -253,14 +256,17 @@ class ApiServer:
 
     def _authorise(self, route: Route, request: Request) -> dict[str, str]:
         """What API Gateway checks before it calls the Lambda; returns the caller's identity fields."""
-        if route.api_key_required and self.api_key is not None \
-                and not _same(request.headers.get("x-api-key"), self.api_key):
-            raise _GatewayError(403, "Forbidden")
+        identity: dict[str, str] = {}
+        if route.api_key_required and self.api_keys:
+            key = next((k for k in self.api_keys if _same(request.headers.get("x-api-key"), k)), None)
+            if key is None:
+                raise _GatewayError(403, "Forbidden")
+            identity["apiKeyId"] = api_key_id(key)
         if not route.iam_required:
-            return {}
+            return identity
         if self.admin_key is None or not _same(request.headers.get(ADMIN_KEY_HEADER), self.admin_key):
             raise _GatewayError(403, "Forbidden")
-        return {"userArn": ADMIN_ARN, "user": "tts-local-admin"}
+        return identity | {"userArn": ADMIN_ARN, "user": "tts-local-admin"}
 
     @staticmethod
     def _lambda_answer(answer: dict[str, Any]) -> Response:
@@ -275,6 +281,11 @@ class ApiServer:
     @staticmethod
     def _json(status: int, headers: dict[str, str], body: dict[str, Any]) -> Response:
         return Response(json.dumps(body), status=status, headers=headers)
+
+
+def api_key_id(key: str) -> str:
+    """A stable id for a key (API Gateway's key ids are opaque too): never the key itself."""
+    return "local-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
 def _same(sent: str | None, expected: str) -> bool:

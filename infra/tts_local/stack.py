@@ -40,7 +40,6 @@ from tts_core.platform import aws
 from tts_core.voices.bootstrap import BootstrapReport, bootstrap
 from tts_core.voices.prepare import remote_prepare
 from tts_local import faults
-from tts_local.dashscope_server import DashScopeServer
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -65,6 +64,8 @@ def run_voice_bootstrap(bucket: str, primary_function: str, *, api_key: str | No
     (`api_key=None`: no key, as a deploy without DashScopeSecretArn), the primary prepares each voice
     through the Lambda API. Only the bootstrap talks to this server: the fallback function keeps its
     own configuration (none by default)."""
+    from tts_local.dashscope_server import DashScopeServer  # aiohttp: not in the IndexTTS-2 test venv
+
     saved = os.environ.get("NO_PROXY")
     # The SDK's aiohttp session trusts proxy environment variables: never for this local server.
     os.environ["NO_PROXY"] = ",".join(filter(None, [saved, "127.0.0.1", "localhost"]))

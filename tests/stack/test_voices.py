@@ -26,6 +26,7 @@ from tts_core.voices import registry
 from tts_core.voices.catalogue import list_voices
 from tts_local.dashscope_server import DashScopeServer, _base_hz
 from tts_local.doubles import PreparingToneEngine, ToneEngine
+from tts_local.http_api import ApiServer, api_key_id
 from tts_local.stack import run_voice_bootstrap
 from tts_local.template import ROOT
 
@@ -334,3 +335,36 @@ def test_built_in_voices_cannot_be_deleted(local_stack) -> None:
 
         assert (status, error["code"]) == (400, "INVALID_INPUT")
         assert registry.get_record(stack.bucket, "zh-female").source == "fallback"
+
+
+def test_the_local_front_passes_the_callers_key_id_as_api_gateway_does(local_stack) -> None:
+    import urllib.error
+    import urllib.request
+
+    def http(server: ApiServer, method: str, path: str, key: str | None, body: Any = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"} | ({"x-api-key": key} if key else {})
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    with local_stack(engines=engines()) as stack:
+        server = ApiServer(stack, port=0, api_key=["secret-a", "secret-b"])
+        server.start()
+        try:
+            status, voice = http(server, "POST", "/api/voices", "secret-a", clone_body(encode(speech(), "WAV")))
+            assert status == 201, voice
+            assert registry.get_record(stack.bucket, voice["id"]).owner == api_key_id("secret-a") != "secret-a"
+
+            _, mine = http(server, "GET", "/api/voices", "secret-a")
+            _, theirs = http(server, "GET", "/api/voices", "secret-b")
+            assert voice["id"] in [v["id"] for v in mine["voices"]]
+            assert voice["id"] not in [v["id"] for v in theirs["voices"]]
+            status, error = http(server, "DELETE", f"/api/voices/{voice['id']}", "secret-b")
+            assert (status, error["code"]) == (404, "VOICE_NOT_FOUND")
+            assert http(server, "GET", "/api/voices", "not-a-key")[0] == 403
+        finally:
+            server.stop()
