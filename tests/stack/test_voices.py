@@ -21,6 +21,7 @@ import pytest
 import soundfile as sf
 
 from tts_core.audio import read_wav, wav_info
+from tts_core.pipeline.uploads import output_name
 from tts_core.platform import storage
 from tts_core.voices import registry
 from tts_core.voices.catalogue import list_voices
@@ -251,7 +252,8 @@ def test_an_upload_naming_a_deleted_voice_fails_with_voice_not_found(local_stack
         storage.put_bytes(stack.bucket, "inbox/gone.json", json.dumps({"text": "hi", "voice": voice["id"]}).encode(),
                           "application/json")
 
-        assert json.loads(storage.get_bytes(stack.bucket, "failed/gone.json"))["code"] == "VOICE_NOT_FOUND"
+        name = output_name("inbox/gone.json")
+        assert json.loads(storage.get_bytes(stack.bucket, storage.failed_key(name)))["code"] == "VOICE_NOT_FOUND"
 
 
 def test_an_upload_may_use_a_custom_voice(local_stack) -> None:

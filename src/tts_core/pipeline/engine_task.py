@@ -84,7 +84,7 @@ def engine_handler(make_engine: Callable[[], Engine]) -> Handler:
         settings = config.load(EngineSettings)
         if isinstance(event, dict) and PREPARE_KEY in event:  # a voice to prepare, not a synthesis
             return run_prepare(engine_cache[0], settings.bucket_name, str(event[PREPARE_KEY]),
-                               _deadline(context, settings)).model_dump()
+                               _deadline(context, settings)).model_dump(mode="json")
         return run_engine_task(engine_cache[0], event, context, settings).model_dump()
 
     return handler

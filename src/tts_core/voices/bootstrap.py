@@ -80,7 +80,7 @@ def bootstrap(bucket: str, engine: Engine, *, prepare: Prepare | None = None, re
         outcome = _reference(bucket, voice, engine, reference_dir, force, attempts, backoff_s, deadline_s)
         if outcome.status != "failed" and prepare is not None:
             outcome = outcome.model_copy(update={"preparation": _prepare(bucket, voice.id, prepare)})
-        logger.info("voice bootstrap", extra={"outcome": outcome.model_dump(exclude_none=True)})
+        logger.info("voice bootstrap", extra={"outcome": outcome.model_dump(mode="json", exclude_none=True)})
         outcomes.append(outcome)
     report = BootstrapReport(at=datetime.now(UTC).isoformat(timespec="seconds"), voices=outcomes)
     storage.put_json(bucket, registry.BOOTSTRAP_REPORT_KEY, report.model_dump(mode="json"))

@@ -98,6 +98,8 @@ def custom_entry(record: VoiceRecord, ready: bool, reason: str | None) -> VoiceE
 
 def preparation_reason(record: VoiceRecord) -> str:
     prep = record.preparation
+    if prep.stale():
+        return "the primary never reported its speaker conditioning; the first synthesis computes it"
     if prep.state == "pending":
         return "the primary is computing its speaker conditioning"
     if prep.state == "failed":

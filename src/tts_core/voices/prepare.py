@@ -44,7 +44,8 @@ def run_prepare(engine: object, bucket: str, voice_id: str, deadline: Deadline) 
             preparation = Preparation(state="ready")
         except TtsError as exc:
             preparation = Preparation(state="failed", code=exc.code, message=exc.message)
-    logger.info("voice prepared", extra={"voice": voice_id, "preparation": preparation.model_dump(exclude_none=True)})
+    logger.info("voice prepared",
+                extra={"voice": voice_id, "preparation": preparation.model_dump(mode="json", exclude_none=True)})
     registry.set_preparation(bucket, voice_id, record.sha256, preparation)
     return preparation
 

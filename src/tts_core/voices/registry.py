@@ -24,6 +24,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +68,12 @@ class Preparation(BaseModel, frozen=True):
     state: Literal["pending", "ready", "failed"]
     code: str | None = None
     message: str | None = None
+    at: datetime | None = None  # when it was asked for (pending): a lost preparation shows as stale
+
+    def stale(self) -> bool:
+        """Pending for longer than a primary invocation can last: its answer was lost."""
+        return (self.state == "pending" and self.at is not None
+                and datetime.now(UTC) - self.at > timedelta(minutes=20))
 
 
 class VoiceRecord(BaseModel, frozen=True):
@@ -142,12 +149,12 @@ def register_voice(bucket: str, voice_id: str, data: bytes, *, language: Languag
     record = VoiceRecord(id=voice_id, language=language, gender=gender, fallback=fallback, source=source,
                          sha256=hashlib.sha256(wav).hexdigest(), sample_rate=STORE_RATE,
                          duration_s=round(pcm.size / STORE_RATE, 3), name=name, owner=owner,
-                         preparation=preparation or Preparation(state="pending"))
+                         preparation=preparation or Preparation(state="pending", at=datetime.now(UTC)))
     wav_key, json_key = voice_keys(voice_id)
     storage.put_bytes(bucket, wav_key, wav, "audio/wav")
     if source == "upload":
         storage.put_bytes(bucket, owner_key(owner, voice_id), b"", "application/octet-stream")
-    storage.put_json(bucket, json_key, record.model_dump())  # written last: a record implies its WAV
+    storage.put_json(bucket, json_key, record.model_dump(mode="json"))  # written last: a record implies its WAV
     return record
 
 
@@ -167,7 +174,7 @@ def set_preparation(bucket: str, voice_id: str, sha256: str, preparation: Prepar
         return
     if record.sha256 == sha256 and record.preparation != preparation:
         storage.put_json(bucket, voice_keys(voice_id)[1],
-                         record.model_copy(update={"preparation": preparation}).model_dump())
+                         record.model_copy(update={"preparation": preparation}).model_dump(mode="json"))
 
 
 def delete_voice(bucket: str, record: VoiceRecord) -> None:
