@@ -296,7 +296,7 @@ def delete_voice(voice_id: str) -> Response[str]:
     conf = settings()
     found = directory.lookup(conf.bucket_name, voice_id, _owner())
     if isinstance(found, Voice):
-        raise InvalidInputError(f"'{voice_id}' is a built-in voice; only custom voices can be deleted")
+        raise InvalidInputError(f"'{quoted(voice_id)}' is a built-in voice; only custom voices can be deleted")
     registry.delete_voice(conf.bucket_name, found)
     logger.info("voice deleted", extra={"voice": voice_id})
     return _json(200, _voice_body(directory.custom_entry(found, False, "deleted")))

@@ -48,6 +48,7 @@ from tts_core.errors import (
     NotFoundError,
     TtsError,
     VoiceNotFoundError,
+    quoted,
 )
 from tts_core.models import SynthesisRequest
 from tts_core.platform.observability import logger
@@ -244,7 +245,7 @@ class IndexTtsEngine:
             return self._prompt_cache().local_prompt(voice_id)  # type: ignore[no-any-return]
         except NotFoundError as exc:
             if not is_catalogue_voice(voice_id):  # a custom voice deleted (or never made)
-                raise VoiceNotFoundError(f"unknown voice '{voice_id}'") from exc
+                raise VoiceNotFoundError(f"unknown voice '{quoted(voice_id)}'") from exc
             # A catalogue voice not bootstrapped yet: non-retryable, the fallback serves the voice.
             raise ModelUnavailableError(exc.message) from exc
 
@@ -325,7 +326,7 @@ class IndexTtsEngine:
                 raise EngineTimeoutError("IndexTTS-2 did not prepare the voice within the deadline",
                                          detail="Deadline") from None
             except Exception as exc:
-                raise EngineError(f"IndexTTS-2 could not prepare voice '{voice_id}': {type(exc).__name__}: "
+                raise EngineError(f"IndexTTS-2 could not prepare voice '{quoted(voice_id)}': {type(exc).__name__}: "
                                   f"{exc}") from exc
             finally:
                 self._deadline = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tts_core.errors import NotFoundError, VoiceNotFoundError
+from tts_core.errors import NotFoundError, VoiceNotFoundError, quoted
 from tts_core.voices import bootstrap, registry
 from tts_core.voices.catalogue import Voice, get_voice, is_catalogue_voice, list_voices
 from tts_core.voices.registry import Inventory, Source, VoiceRecord
@@ -52,7 +52,7 @@ def lookup(bucket: str, voice_id: str, owner: Owner = ANY_OWNER) -> Voice | Voic
     except NotFoundError:
         record = None
     if record is None or record.source != "upload" or (owner is not ANY_OWNER and record.owner != owner):
-        raise VoiceNotFoundError(f"unknown voice '{voice_id}'; GET /api/voices lists the voices")
+        raise VoiceNotFoundError(f"unknown voice '{quoted(voice_id)}'; GET /api/voices lists the voices")
     return record
 
 

@@ -42,6 +42,7 @@ from tts_core.errors import (
     InvalidInputError,
     NotFoundError,
     StorageError,
+    quoted,
 )
 from tts_core.platform import storage
 from tts_core.voices.catalogue import Gender, Language
@@ -141,7 +142,7 @@ def register_voice(bucket: str, voice_id: str, data: bytes, *, language: Languag
     """Validate a recording and store it as the voice's reference, with its record (and, for a custom
     voice, its owner's marker). Nothing is written when the recording is refused."""
     if not valid_id(voice_id):
-        raise InvalidInputError(f"invalid voice id '{voice_id}' (lower-case letters, digits, '-', '_')")
+        raise InvalidInputError(f"invalid voice id '{quoted(voice_id)}' (lower-case letters, digits, '-', '_')")
     mono = validate_prompt(data)
     # Only format and rate are normalised: loudness is left to the engine's own front end.
     pcm = np.clip(np.round(mono * 32767.0), -32768, 32767).astype(np.int16)
@@ -163,7 +164,7 @@ def get_record(bucket: str, voice_id: str) -> VoiceRecord:
     try:
         return VoiceRecord.model_validate(storage.get_json(bucket, voice_keys(voice_id)[1]))
     except NotFoundError:
-        raise NotFoundError(f"no speaker reference is registered for voice '{voice_id}'") from None
+        raise NotFoundError(f"no speaker reference is registered for voice '{quoted(voice_id)}'") from None
 
 
 def set_preparation(bucket: str, voice_id: str, sha256: str, preparation: Preparation) -> None:
@@ -244,7 +245,7 @@ class PromptCache:
                 data = storage.get_bytes(self.bucket, voice_keys(voice_id)[0])
                 if hashlib.sha256(data).hexdigest() != record.sha256:
                     # The WAV was replaced after its record was read: refuse rather than mix voices.
-                    raise StorageError(f"voice '{voice_id}' changed while being read; try again")
+                    raise StorageError(f"voice '{quoted(voice_id)}' changed while being read; try again")
                 self.root.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(f".{os.getpid()}.part")
                 tmp.write_bytes(data)
