@@ -122,6 +122,13 @@ def as_segments(text: str) -> list[str]:
     return sorted(segment(text, int(parameter_defaults(load_template())["SegmentMaxChars"])))
 
 
+def primary_engine(served: Served) -> ToneEngine:
+    """The primary's double: its `calls` are what the engine was asked to say."""
+    engine = served.stack.function("primary").engine
+    assert isinstance(engine, ToneEngine)
+    return engine
+
+
 def spoken(calls: list[SynthesisRequest]) -> list[str]:
     return sorted(c.text for c in calls)  # segments run in parallel: their calls come in any order
 
@@ -267,8 +274,7 @@ def test_given_no_content_type_when_a_valid_body_is_posted_then_it_is_taken_as_j
 @pytest.mark.parametrize("text", HOSTILE_MARKUP)
 def test_given_markup_in_text_then_it_is_spoken_as_plain_text_and_never_reflected(served: Served,
                                                                                  text: str) -> None:
-    engine = served.stack.function("primary").engine
-    assert isinstance(engine, ToneEngine)
+    engine = primary_engine(served)
     called = len(engine.calls)
 
     answer = send(served.server, "POST", "/api/synthesize", body(text=text, cache=False), {"Content-Type": JSON})
@@ -288,8 +294,7 @@ def test_given_markup_in_text_then_it_is_spoken_as_plain_text_and_never_reflecte
 ])
 def test_given_windows_line_endings_then_they_are_normalised_and_spoken(served: Served, text: str,
                                                                         heard: str) -> None:
-    engine = served.stack.function("primary").engine
-    assert isinstance(engine, ToneEngine)
+    engine = primary_engine(served)
     called = len(engine.calls)
 
     answer = send(served.server, "POST", "/api/synthesize", body(text=text, cache=False), {"Content-Type": JSON})
@@ -321,6 +326,7 @@ JOB_IDS = [  # raw path segment after /api/jobs/ (sent as is), status, code
     ("%252e%252e%252f", 400, "INVALID_INPUT"),
     ("..%5C..%5Cwindows%5Cwin.ini", 400, "INVALID_INPUT"),
     ("..\\..\\results", 404, "ROUTE_NOT_FOUND"),  # the router's path parameters take no backslash
+    ("..\\" * 3000, 404, "ROUTE_NOT_FOUND"),  # and the path is not echoed whole
     ("<script>alert(1)<%2Fscript>", 400, "INVALID_INPUT"),
     ("%2Fetc%2Fpasswd", 400, "INVALID_INPUT"),
     ("20261123T120000Z-0123456789ab%00", 400, "INVALID_INPUT"),
@@ -339,6 +345,7 @@ def test_given_a_hostile_job_id_then_a_4xx_with_a_stable_code(served: Served, se
     answer = send(served.server, "GET", f"/api/jobs/{segment}")
 
     assert (answer.status, answer.body["status"], answer.body["code"]) == (status, "error", code), answer.raw[:300]
+    assert len(answer.body["message"]) <= MAX_MESSAGE_CHARS
     assert_never_reflected_raw(answer)
     assert_every_key_is_under_a_known_prefix(served.stack)
 
@@ -473,8 +480,7 @@ def test_given_a_json_media_type_in_any_case_then_it_is_accepted(served: Served,
 
 
 def test_given_a_chunked_body_then_it_is_read_whole(served: Served) -> None:
-    engine = served.stack.function("primary").engine
-    assert isinstance(engine, ToneEngine)
+    engine = primary_engine(served)
     called = len(engine.calls)
     text = "Sent in chunks, spoken whole."
     pieces = [body(text=text, cache=False)[i:i + 7] for i in range(0, 60, 7)]
@@ -715,8 +721,7 @@ def test_given_a_file_named_only_by_its_extension_then_the_message_says_so(serve
 
 def test_given_a_txt_upload_with_windows_line_endings_then_it_is_spoken(served: Served) -> None:
     stack = served.stack
-    engine = stack.function("primary").engine
-    assert isinstance(engine, ToneEngine)
+    engine = primary_engine(served)
     called = len(engine.calls)
 
     put(stack, "inbox/windows-notes.txt", "\ufeffFirst line.\r\nSecond line.\r\n".encode())
@@ -771,8 +776,7 @@ def test_given_markup_and_a_hostile_name_in_an_upload_then_outputs_are_flat_and_
         served: Served) -> None:
     stack = served.stack
     text = HOSTILE_MARKUP[0]
-    engine = stack.function("primary").engine
-    assert isinstance(engine, ToneEngine)
+    engine = primary_engine(served)
     called = len(engine.calls)
 
     put(stack, "inbox/..%2F..%2F" + "m" * 200 + ".txt", text.encode())

@@ -145,7 +145,7 @@ def _unparsable_body(exc: ValueError | RecursionError) -> Response[str]:
 @app.not_found
 def _no_route(_exc: RouteNotFound) -> Response[str]:
     event = app.current_event
-    return _json(404, ErrorBody(code="ROUTE_NOT_FOUND", message=f"no route {event.http_method} {event.path}"))
+    return _json(404, ErrorBody(code="ROUTE_NOT_FOUND", message=f"no route {event.http_method} {quoted(event.path)}"))
 
 
 @app.exception_handler(Exception)
