@@ -31,7 +31,8 @@ def test_api_synthesize_event_answers_with_audio(local_stack, load_event) -> Non
         assert error is None and answer["statusCode"] == 200, body
         assert body["status"] == "success" and body["engine_used"] == "primary"
         assert body["audio_url"].startswith("https://")
-        assert body["status_url"].endswith(f"/prod/api/jobs/{body['request_id']}")
+        assert body["status_url"] == (  # API Gateway's own stage URL (requestContext), not the Host header
+            f"https://1234567890.execute-api.us-east-1.amazonaws.com/prod/api/jobs/{body['request_id']}")
 
 
 @pytest.mark.parametrize(("event", "status", "key"), [
