@@ -463,20 +463,22 @@ class LocalStack:
                             else function_name]
         event = json.loads(body) if body else {}
         self.invocations.append((fn.short_name, event))
-        error = self._apply_faults(fn)
-        if error is None:
-            context = LocalContext(function_name=fn.name, invoked_function_arn=fn.arn,
-                                   memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
-            try:
-                with fn.execution_environment(self._prefix) as handler:
+        try:
+            with fn.execution_environment(self._prefix) as handler:
+                # Faults strike invocations that run: one refused for concurrency never reached the code
+                # (and botocore retries a refusal by itself, so a fault drawn before it would be redrawn).
+                error = self._apply_faults(fn)
+                if error is None:
+                    context = LocalContext(function_name=fn.name, invoked_function_arn=fn.arn,
+                                           memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
                     # A context of its own, as a process of its own in Lambda: the handler's log keys
                     # (tts_core.platform.observability) never leak into the caller's or a neighbour's.
                     answer = contextvars.copy_context().run(handler, event, context)
                     return json.dumps(answer).encode()
-            except JsonRESTError:  # the Lambda service refused the invocation: no function error
-                raise
-            except Exception as exc:  # what the Lambda runtime reports for an unhandled exception
-                error = (type(exc).__name__, str(exc))
+        except JsonRESTError:  # the Lambda service refused the invocation: no function error
+            raise
+        except Exception as exc:  # what the Lambda runtime reports for an unhandled exception
+            error = (type(exc).__name__, str(exc))
         response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps({"errorType": error[0], "errorMessage": error[1], "stackTrace": []}).encode()
 
