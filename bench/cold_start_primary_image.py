@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tts_core import aws, voice_registry
+from tts_core.platform import aws
+from tts_core.voices import registry as voice_registry
 from tts_local import images
 from tts_local.template import function_environment
 from tts_local.tiny_indextts import write_prompt_wav

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import soundfile
 
-from tts_core import aws, voice_registry
 from tts_core.errors import code_for_error_name
+from tts_core.platform import aws
+from tts_core.voices import registry as voice_registry
 from tts_local import images
 from tts_local.template import function_environment
 
