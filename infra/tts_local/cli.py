@@ -76,6 +76,7 @@ def target(args: argparse.Namespace) -> Iterator[LocalStack]:
         raise SystemExit(f"tts-local: nothing answers at {explicit} (is `tts-local serve` running?)")
     _say(args, "no `tts-local serve` running: starting an in-process local stack")
     with LocalStack(_parameters(args.parameter), stack_name=args.stack_name, voices=True) as stack:
+        _say(args, f"voice bootstrap: {_voice_summary(stack)}")
         yield stack
 
 
@@ -250,6 +251,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                               f"refused (no admin key: --admin-key-file or {ADMIN_KEY_ENV})"))
         print(f"bucket     {stack.bucket}  (upload to inbox/: tts-local upload FILE)")
         print(f"faults     {os.environ.get(faults.ENV_VAR) or 'none'}")
+        print(f"voices     {_voice_summary(stack)}  (tts-local voices list)")
         if args.probe_interval:
             threading.Thread(target=_probe_loop, args=(stack, args.probe_interval, stop), daemon=True).start()
             print(f"probe      every {args.probe_interval:g} s (as the EventBridge schedule would)")
@@ -318,6 +320,16 @@ def _invoke(stack: LocalStack, short_name: str, event: dict[str, Any]) -> Any:
 
 
 # ---- voices -------------------------------------------------------------------------------------
+def _voice_summary(stack: LocalStack) -> str:
+    """What the bootstrap at start did, in one line."""
+    report = stack.voice_bootstrap
+    if report is None:
+        return "no bootstrap ran"
+    done = [v.voice for v in report.voices if v.status != "failed"]
+    failed = [f"{v.voice} ({v.code})" for v in report.voices if v.status == "failed"]
+    return f"references for {', '.join(done) or 'none'}" + (f"; none for {', '.join(failed)}" if failed else "")
+
+
 def cmd_voices(args: argparse.Namespace) -> int:
     with target(args) as stack:
         if args.action == "bootstrap":
