@@ -59,7 +59,7 @@ with mock_aws():
     wav = Path(args["tmp"]) / "prompt.wav"
     write_prompt_wav(wav, seconds=args["prompt_seconds"])
     voice_registry.register_voice("bench-voices", "zh-female", wav.read_bytes(), language="zh-en",
-                                  gender="female", sambert="zhiqi")
+                                  gender="female", fallback="zh-female", source="operator")
     prepare_environment(settings)
     t0 = time.perf_counter()
     import torch

@@ -79,7 +79,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         prompt = tmp_path_factory.mktemp("voice") / "prompt.wav"
         write_prompt_wav(prompt, seconds=3.0)
         voice_registry.register_voice(BUCKET, "zh-female", prompt.read_bytes(), language="zh-en", gender="female",
-                                      sambert="zhiqi")
+                                      fallback="zh-female", source="operator")
         yield endpoint
     finally:
         aws.reset_clients()
