@@ -87,6 +87,16 @@ def send(server: ApiServer, method: str, path: str, body: bytes | None = None,
         connection.close()
 
 
+def finished(server: ApiServer, answer: Answer, timeout_s: float = 120) -> dict[str, Any]:
+    """The job's final body: a 202 (still running after SyncWaitSeconds, e.g. on a loaded machine) is polled."""
+    job = answer.body
+    deadline = time.monotonic() + timeout_s
+    while job["status"] == "accepted" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = send(server, "GET", f"/api/jobs/{job['request_id']}").body
+    return job
+
+
 def executions(stack: LocalStack) -> list[dict[str, Any]]:
     listed = boto3.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)
     found: list[dict[str, Any]] = listed["executions"]
@@ -316,7 +326,7 @@ def test_given_a_forged_host_header_then_status_url_is_still_the_apis_own(served
 def test_given_text_at_the_limit_then_it_is_accepted(served: Served) -> None:
     answer = send(served.server, "POST", "/api/synthesize", body(text="語" * LIMIT), {"Content-Type": JSON})
 
-    assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
+    assert answer.status in (200, 202) and finished(served.server, answer)["status"] == "success", answer.raw[:300]
 
 
 JOB_IDS = [  # raw path segment after /api/jobs/ (sent as is), status, code
@@ -547,9 +557,12 @@ def test_given_twenty_simultaneous_posts_then_every_one_is_answered_and_started(
     for thread in threads:
         thread.join()
 
-    assert sorted(a.status if isinstance(a, Answer) else repr(a) for a in answers.values()) == [200] * 20, answers
+    # Every one answered: 200, or 202 when the machine is too loaded to finish within SyncWaitSeconds.
+    assert len(answers) == 20 and all(isinstance(a, Answer) and a.status in (200, 202) for a in answers.values()), \
+        answers
     ids = {a.body["request_id"] for a in answers.values() if isinstance(a, Answer)}
     assert len(ids) == 20 and len(executions(served.stack)) == started + 20
+    assert {finished(served.server, a)["status"] for a in answers.values() if isinstance(a, Answer)} == {"success"}
 
 
 def test_given_keys_from_the_environment_and_a_file_then_serve_enforces_them_and_ps_never_shows_them(
@@ -616,12 +629,12 @@ def test_given_concurrent_requests_and_uploads_then_every_log_line_belongs_to_it
             thread.join()
         upload_ids = [d.answer["request_id"] for d in stack.deliveries
                       if d.event["detail"]["object"]["key"] in uploaded]
-        for request_id in upload_ids:
+        for request_id in upload_ids + [a.body["request_id"] for a in answers]:
             stack.wait(request_id)
     finally:
         logging.getLogger(logger.name).removeHandler(lines)
 
-    assert sorted(a.status for a in answers) == [200] * 10 and len(upload_ids) == 4
+    assert {a.status for a in answers} <= {200, 202} and len(answers) == 10 and len(upload_ids) == 4
     request_ids = {a.body["request_id"] for a in answers} | set(upload_ids)
     by_invocation: dict[str, list[dict[str, Any]]] = {}
     for line in lines.lines:
