@@ -7,8 +7,12 @@ PyPI `indextts2-cli==1.0.2`, pinned in requirements-indextts.txt).
 - Offline by construction: HF_HUB_OFFLINE=1 and the hub cache (baked into the image next to the
   weights) are put in the environment before huggingface_hub/transformers are first imported, which
   is when they read them. Writable caches (numba, matplotlib) go under /tmp.
-- fp32 on CPU, torch threads = the vCPUs this process may use, denormals flushed (FACTS: s2mel 33 s
-  instead of 101 s).
+- Compute precision chosen at load from the CPU's flags (indextts_precision: bf16 / int8 weight-only /
+  fp32, override INDEXTTS_PRECISION); torch threads = the vCPUs this process may use, denormals flushed
+  (FACTS: s2mel 33 s instead of 101 s).
+- Cold load: no random initialisation, checkpoints mmap'd, reduced-precision layers built straight from
+  the files; w2v-bert (only needed to compute a new voice's conditioning, 2.3 GB in fp32) loads on first
+  use, like the Qwen emotion model. The conditioning encoders' outputs are memoized per voice.
 - Profiles: `quality` = the official defaults (3 beams, 25 diffusion steps, CFG 0.7). `fast` =
   1 beam (a generation kwarg) and fewer diffusion steps without CFG. infer_v2 hard-codes
   `diffusion_steps = 25` and `inference_cfg_rate = 0.7` inside `infer_generator`; the narrowest hook
@@ -40,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from tts_core.engines import Deadline, EngineAudio
+from tts_core.engines import indextts_precision as precision
 from tts_core.errors import (
     EngineError,
     EngineTimeoutError,
@@ -71,6 +76,8 @@ class IndexTtsSettings:
     fast_cfg_rate: float = 0.0  # 0 skips the classifier-free-guidance pass: half the DiT batch
     max_text_tokens_per_segment: int = 120
     threads: int | None = None  # None: every vCPU this process may run on
+    precision: str = "auto"  # auto (from the CPU's flags), fp32, bf16, int8: see indextts_precision
+    lazy_semantic_model: bool = True  # load w2v-bert on the first voice whose conditioning is not stored
     hf_hub_cache: Path | None = None  # None: <model_dir>/../hf_cache (where the image bakes it)
     voice_bucket: str | None = None  # None: the function's BUCKET_NAME (EngineSettings requires it)
     prompt_root: Path = Path("/tmp/voices")
@@ -80,12 +87,14 @@ class IndexTtsSettings:
 
     @classmethod
     def from_env(cls) -> IndexTtsSettings:
-        """INDEXTTS_MODEL_DIR (required), INDEXTTS_PROFILE, INDEXTTS_MAX_MEL_TOKENS, INDEXTTS_FAST_STEPS."""
+        """INDEXTTS_MODEL_DIR (required), INDEXTTS_PROFILE, INDEXTTS_MAX_MEL_TOKENS, INDEXTTS_FAST_STEPS,
+        INDEXTTS_PRECISION."""
         env = os.environ
         return cls(model_dir=Path(env["INDEXTTS_MODEL_DIR"]),
                    profile=env.get("INDEXTTS_PROFILE", "fast"),  # type: ignore[arg-type]
                    max_mel_tokens=int(env.get("INDEXTTS_MAX_MEL_TOKENS", "1500")),
-                   fast_diffusion_steps=int(env.get("INDEXTTS_FAST_STEPS", "10")))
+                   fast_diffusion_steps=int(env.get("INDEXTTS_FAST_STEPS", "10")),
+                   precision=env.get("INDEXTTS_PRECISION", "auto"))
 
     def generation(self, profile: Profile) -> dict[str, Any]:
         """What one request runs with: infer() kwargs plus the s2mel settings the hook applies."""
@@ -156,6 +165,7 @@ class IndexTtsEngine:
         self._deadline: Deadline | None = None
         self._conditioning: OrderedDict[str, dict[str, Any]] = OrderedDict()  # by prompt sha256, LRU
         self.load_seconds: float | None = None
+        self.precision_report: dict[str, Any] = {}
         self.last_stats: dict[str, Any] = {}
 
     # ---- loading -------------------------------------------------------------------------------
@@ -173,7 +183,8 @@ class IndexTtsEngine:
             self._load_error = exc
             raise
         self.load_seconds = round(time.monotonic() - started, 2)
-        logger.info("IndexTTS-2 loaded", extra={"load_s": self.load_seconds, "threads": self._threads()})
+        logger.info("IndexTTS-2 loaded", extra={"load_s": self.load_seconds, "threads": self._threads(),
+                                                **self.precision_report})
         return self._model
 
     def _threads(self) -> int:
@@ -192,14 +203,29 @@ class IndexTtsEngine:
             raise ModelUnavailableError(f"IndexTTS-2 inference code is not installed: {exc}") from exc
         torch.set_num_threads(self._threads())
         torch.set_flush_denormal(True)
+        flags = precision.cpu_flags()
+        try:
+            chosen = precision.choose_precision(flags, settings.precision)
+        except ValueError as exc:
+            raise ModelUnavailableError(f"IndexTTS-2 misconfigured: {exc}") from exc
+        secondary = precision.secondary_precision(chosen, flags)
+        report: dict[str, Any] = {"precision": chosen, "secondary_precision": secondary,
+                                  "cpu_flags": sorted(flags & (precision.BF16_FLAGS | precision.VNNI_FLAGS))}
         self._fingerprint = model_fingerprint(settings.model_dir, Path(os.environ["HF_HUB_CACHE"]))
         _check_files(settings.model_dir, config_path)
+        semantic = _lazy_semantic_model(secondary) if settings.lazy_semantic_model else \
+            _semantic_model(secondary, infer_v2.build_semantic_model)
         try:
-            with _patched(infer_v2, "load_checkpoint2", _checked_s2mel_loader(infer_v2.load_checkpoint2)), \
+            with precision.fast_construction(), \
+                    _patched(infer_v2, "load_checkpoint", precision.gpt_loader(chosen, secondary, report)), \
+                    _patched(infer_v2, "build_semantic_model", semantic), \
+                    _patched(infer_v2, "load_checkpoint2", _checked_s2mel_loader(infer_v2.load_checkpoint2)), \
                     _patched(infer_v2, "QwenEmotion", _lazy(infer_v2.QwenEmotion)
                              if settings.lazy_emotion_model else infer_v2.QwenEmotion):
                 model = infer_v2.IndexTTS2(cfg_path=str(config_path), model_dir=str(settings.model_dir),
                                            use_fp16=False, device="cpu")
+            # s2mel's DiT and length regulator: compute-bound GEMMs (weight-normed layers stay fp32).
+            report["s2mel_packed_layers"] = len(precision.pack_linears(model.s2mel, secondary))
         except MemoryError as exc:
             raise EngineError("out of memory while loading IndexTTS-2") from exc
         except ModelUnavailableError:
@@ -209,6 +235,7 @@ class IndexTtsEngine:
             # broken install: none of them is cured by a retry on this container.
             raise ModelUnavailableError(f"IndexTTS-2 could not be loaded: {type(exc).__name__}: {exc}") from exc
         self._install_hooks(model)
+        self.precision_report = report
         return model
 
     def _install_hooks(self, model: Any) -> None:
@@ -224,6 +251,10 @@ class IndexTtsEngine:
                             inference_cfg_rate=inference_cfg_rate)
 
         cfm.inference = inference  # instance attribute: the class and other instances are untouched
+        # The conformer encoders (~0.4 G parameters) turn a voice's w2v features into its GPT conditioning
+        # and emotion vector at every segment; the inputs are the model's cached tensors for the voice.
+        for name in ("get_conditioning", "get_emovec"):
+            setattr(model.gpt, name, _memoized(getattr(model.gpt, name)))
 
     def _check_deadline(self) -> None:
         if self._deadline is not None and self._deadline.expired():
@@ -515,6 +546,95 @@ def _checked_s2mel_loader(load: Callable[..., Any]) -> Callable[..., Any]:
         return load(model, optimizer, path, **kwargs)
 
     return loader
+
+
+def _memoized(fn: Callable[..., Any], size: int = 8) -> Callable[..., Any]:
+    """fn(tensor, lengths) memoized on the tensor's storage, layout and version and the lengths. The
+    entry holds the input, so its storage (the key) cannot be freed and reused while cached."""
+    cache: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+
+    def key_of(x: Any) -> Any:
+        if hasattr(x, "untyped_storage"):
+            return (x.untyped_storage().data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x.dtype,
+                    x._version)
+        return repr(x)
+
+    def wrapper(x: Any, lengths: Any = None) -> Any:
+        key = (key_of(x), None if lengths is None else tuple(lengths.tolist()))
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit[1]
+        result = fn(x, lengths)
+        cache[key] = (x, result)
+        while len(cache) > size:
+            cache.popitem(last=False)
+        return result
+
+    return wrapper
+
+
+def _semantic_model(secondary: precision.Precision, build: Callable[[str], Any]) -> Callable[[str], Any]:
+    """w2v-bert in the compute format: loaded as bf16 (no fp32 copy of a bf16 file), its linear layers
+    packed, the few other parameters (norms, convolutions) back to fp32."""
+
+    def load(stats_path: str) -> Any:
+        if secondary == "fp32":
+            return build(stats_path)
+        import torch
+        from transformers import Wav2Vec2BertModel
+
+        model = Wav2Vec2BertModel.from_pretrained("facebook/w2v-bert-2.0", torch_dtype=torch.bfloat16).eval()
+        precision.pack_linears(model, secondary)
+        model.float()
+        stats = torch.load(stats_path, map_location="cpu")
+        return model, stats["mean"], torch.sqrt(stats["var"])
+
+    return load
+
+
+def _lazy_semantic_model(secondary: precision.Precision) -> Callable[[str], Any]:
+    """w2v-bert (580 M parameters) only computes a voice's conditioning, which is stored per voice:
+    load it on the first voice that needs it, not at every cold start."""
+    from indextts.utils import maskgct_utils
+
+    def build(stats_path: str) -> Any:
+        import torch
+
+        stats = torch.load(stats_path, map_location="cpu")
+        return (_LazyModule(lambda: _semantic_model(secondary, maskgct_utils.build_semantic_model)(stats_path)[0]),
+                stats["mean"], torch.sqrt(stats["var"]))
+
+    return build
+
+
+class _LazyModule:
+    """Stands for a torch module until it is first called; .to()/.eval() before that are no-ops (the
+    inference code calls them at init, on CPU)."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+        self._real: Any = None
+
+    def _module(self) -> Any:
+        if self._real is None:
+            try:
+                self._real = self._load()
+            except Exception as exc:
+                raise ModelUnavailableError(f"w2v-bert could not be loaded: {type(exc).__name__}: {exc}") from exc
+        return self._real
+
+    def to(self, *_a: Any, **_kw: Any) -> _LazyModule:
+        return self
+
+    def eval(self) -> _LazyModule:
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._module()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module(), name)
 
 
 def _lazy(cls: type) -> Callable[[str], Any]:

@@ -1,0 +1,248 @@
+"""Compute precision of IndexTTS-2 on CPU, chosen at load from the CPU's features.
+
+- `bf16` where the CPU multiplies bf16 natively (avx512_bf16 or AMX): every plain linear layer of the
+  GPT (the 24-layer decoder, its heads and the conditioning encoders), of s2mel's DiT and of w2v-bert
+  holds its weight as bf16, pre-packed once for oneDNN. The decoder is memory-bound (one token reads
+  every weight), so half the bytes is about half the time; the GEMMs of the prompt path and the
+  diffusion steps are compute-bound and gain from the bf16 dot-product instructions.
+- `int8` where the CPU has VNNI but no bf16: the decoder and the mel head hold int8 weights with one
+  fp32 scale per output channel (weight-only; activations stay 16-bit floats), a quarter of the bytes.
+- `fp32` otherwise: the inference code's own modules, untouched.
+
+Activations, norms, attention, the KV cache and everything outside the replaced layers stay fp32:
+each replaced layer takes and returns the caller's dtype. The env var INDEXTTS_PRECISION (or
+IndexTtsSettings.precision) overrides the choice: `auto` (default), `fp32`, `bf16`, `int8`.
+
+Weights may be stored as fp32 or bf16 (or fp16) files: a layer computed in bf16/int8 is built straight
+from the file's tensor (mmap'd), never widened to fp32 first.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+Precision = Literal["fp32", "bf16", "int8"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+BYTES_PER_WEIGHT: dict[Precision, float] = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0}
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The feature flags of the first CPU (Linux); empty where /proc/cpuinfo is absent."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def choose_precision(flags: Iterable[str], requested: str = "auto") -> Precision:
+    """`requested` (an override) wins; `auto` picks the narrowest format the CPU computes natively."""
+    if requested != "auto":
+        if requested not in PRECISIONS:
+            raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, not {requested!r}")
+        return requested  # type: ignore[return-value]
+    have = frozenset(flags)
+    if have & BF16_FLAGS:
+        return "bf16"
+    if have & VNNI_FLAGS:
+        return "int8"
+    return "fp32"
+
+
+def secondary_precision(precision: Precision, flags: Iterable[str]) -> Precision:
+    """What the compute-bound layers (prompt path, s2mel) use: int8 weight-only only pays on the
+    memory-bound decoder, so beside it the other layers use bf16 where the CPU has it."""
+    if precision == "int8":
+        return "bf16" if frozenset(flags) & BF16_FLAGS else "fp32"
+    return precision
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
+
+def packed_linear_class() -> type:
+    """Defined on first use: importing this module must not import torch (the light venv uses it)."""
+    global _PackedLinear
+    if _PackedLinear is None:
+        torch = _torch()
+
+        class PackedLinear(torch.nn.Module):  # type: ignore[misc,name-defined]
+            """y = x W^T + b with W in a compute format; x and y keep the caller's dtype."""
+
+            def __init__(self, weight: Any, bias: Any, precision: Precision) -> None:
+                super().__init__()
+                self.out_features, self.in_features = int(weight.shape[0]), int(weight.shape[1])
+                self.precision = precision
+                bf16 = torch.bfloat16
+                self.bias = None if bias is None else bias.detach().to(bf16 if precision == "bf16" else torch.float32)
+                if precision == "bf16":
+                    # Pre-packed for oneDNN's bf16 GEMM; M=1 (a decoding step) is the case that matters.
+                    self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(bf16).contiguous(), 1)
+                    self.scales = None
+                elif precision == "int8":
+                    w = weight.detach()
+                    rows = []  # row blocks: never a full fp32 copy of the matrix
+                    scales = []
+                    for block in torch.split(w, 1024):
+                        block = block.float()
+                        scale = block.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+                        rows.append(torch.round(block / scale[:, None]).clamp(-127, 127).to(torch.int8))
+                        scales.append(scale)
+                    self.weight = torch.cat(rows).contiguous()
+                    self.scales = torch.cat(scales).to(bf16)
+                else:
+                    raise ValueError(f"PackedLinear computes in bf16 or int8, not {precision}")
+
+            def forward(self, x: Any) -> Any:
+                shape = x.shape
+                x2 = x.reshape(-1, self.in_features).to(torch.bfloat16)
+                if self.precision == "bf16":
+                    y = torch.ops.mkldnn._linear_pointwise(x2, self.weight, self.bias, "none", [], "")
+                else:
+                    y = torch._weight_int8pack_mm(x2, self.weight, self.scales)
+                    if self.bias is not None:
+                        y = y.float() + self.bias
+                return y.to(x.dtype).reshape(*shape[:-1], self.out_features)
+
+            def nbytes(self) -> int:
+                total = self.weight.numel() * self.weight.element_size()
+                for extra in (self.bias, self.scales):
+                    if extra is not None:
+                        total += extra.numel() * extra.element_size()
+                return int(total)
+
+            def extra_repr(self) -> str:
+                return f"in={self.in_features}, out={self.out_features}, {self.precision}"
+
+        _PackedLinear = PackedLinear
+    return _PackedLinear
+
+
+_PackedLinear: type | None = None
+
+
+def _linear_weight(module: Any) -> tuple[str, bool] | None:
+    """('weight', transposed) for a plain linear layer we may replace; None for anything else
+    (weight-normed or parametrized layers compute their weight in a hook: left alone)."""
+    torch = _torch()
+    from transformers.pytorch_utils import Conv1D
+
+    if getattr(module, "_forward_pre_hooks", None) or getattr(module, "parametrizations", None):
+        return None
+    if type(module) is torch.nn.Linear:
+        return "weight", False
+    if type(module) is Conv1D:  # GPT-2's linear: weight is (in, out)
+        return "weight", True
+    return None
+
+
+def pack_linears(root: Any, precision: Precision, *, only: Callable[[str], bool] = lambda _n: True,
+                 state: dict[str, Any] | None = None, prefix: str = "") -> dict[str, int]:
+    """Replace the plain linear layers under `root` whose qualified name passes `only` by PackedLinear.
+    Weights come from `state` (a checkpoint's tensors, any float dtype, consumed) when given, else from
+    the module itself. Returns {qualified name: bytes held}."""
+    if precision == "fp32":
+        return {}
+    packed_cls = packed_linear_class()
+    done: dict[str, int] = {}
+    for name, module in list(root.named_modules()):
+        kind = _linear_weight(module)
+        if kind is None or not name or not only(name):
+            continue
+        key = f"{prefix}{name}"
+        if state is not None:
+            weight, bias = state.pop(f"{key}.weight"), state.pop(f"{key}.bias", None)
+        else:
+            weight, bias = module.weight, module.bias
+        if kind[1]:
+            weight = weight.t()
+        packed = packed_cls(weight, bias, precision)
+        parent_name, _, child = name.rpartition(".")
+        setattr(root.get_submodule(parent_name) if parent_name else root, child, packed)
+        done[key] = packed.nbytes()
+    return done
+
+
+def is_decoder_layer(name: str) -> bool:
+    """The GPT's memory-bound part: the decoder stack and the mel head read at every token."""
+    return name.startswith("gpt.h.") or name == "mel_head"
+
+
+def gpt_loader(precision: Precision, secondary: Precision,
+               report: dict[str, Any]) -> Callable[[Any, str], dict[str, Any]]:
+    """A replacement for indextts.utils.checkpoint.load_checkpoint (the GPT's loader): mmap'd file,
+    the layers computed in a reduced format built straight from the file's tensors, the rest copied
+    into the fp32 modules; every module key must come from the file."""
+
+    def load(model: Any, path: str) -> dict[str, Any]:
+        torch = _torch()
+        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        state = dict(state.get("model", state))
+        packed: dict[str, int] = {}
+        if precision != "fp32":
+            packed.update(pack_linears(model, precision, only=is_decoder_layer, state=state))
+        if secondary != "fp32":
+            packed.update(pack_linears(model, secondary, only=lambda n: not is_decoder_layer(n), state=state))
+        result = model.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise ValueError(f"GPT checkpoint {path}: missing {result.missing_keys[:5]}, "
+                             f"unexpected {result.unexpected_keys[:5]}")
+        decoder = [n for n in packed if is_decoder_layer(n)]
+        report["gpt_decoder_bytes"] = sum(packed[n] for n in decoder) if decoder else sum(
+            p.numel() * p.element_size() for n, p in model.named_parameters() if is_decoder_layer(n))
+        report["gpt_packed_layers"] = len(packed)
+        return {}
+
+    return load
+
+
+@contextmanager
+def fast_construction() -> Iterator[None]:
+    """While the inference code builds its modules: no random initialisation (every weight is then
+    loaded from a file; the loaders' key checks prove it) and torch.load maps files instead of reading
+    them. Random init of ~1.7 G parameters and reading copies of the files were most of a cold load."""
+    torch = _torch()
+
+    def skip(tensor: Any, *_a: Any, **_kw: Any) -> Any:
+        return tensor
+
+    real_load = torch.load
+
+    def mapped_load(f: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(f, (str, Path)) and "mmap" not in kwargs and zipfile.is_zipfile(f):
+            kwargs["mmap"] = True
+        return real_load(f, *args, **kwargs)
+
+    with ExitStack() as stack:
+        # The private helpers too: some modules import the public functions by name before we patch.
+        for owner, names in ((torch.nn.init, ("uniform_", "normal_", "trunc_normal_", "kaiming_uniform_",
+                                               "kaiming_normal_", "xavier_uniform_", "xavier_normal_",
+                                               "orthogonal_", "_no_grad_uniform_", "_no_grad_normal_",
+                                               "_no_grad_trunc_normal_")),
+                             (torch.Tensor, ("normal_", "uniform_"))):
+            for name in names:
+                stack.enter_context(_patched_attr(owner, name, skip))
+        stack.enter_context(_patched_attr(torch, "load", mapped_load))
+        yield
+
+
+@contextmanager
+def _patched_attr(owner: Any, name: str, value: Any) -> Iterator[None]:
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
