@@ -18,8 +18,8 @@ with fixed noise (seed 1) and the waveform. Each other variant then
     its logits with the reference per position (mean and minimum) and top-1 agreement;
   - s2mel: its own GPT latent + the reference codes + the same noise -> mel SNR (dB) against the reference;
   - vocoder: its waveform from its own mel (end to end), SNR against the reference waveform.
-`fp32-stored-bf16` is fp32 compute on weights rounded to bf16 (the GPT, s2mel and w2v-bert as the image
-stores them): the storage question of the image issue, apart from the compute format.
+`fp32-stored-bf16` is fp32 compute on weights rounded to bf16 (GPT, s2mel, w2v-bert, codec and BigVGAN, as
+the image's packer stores them): the storage question of the image issue, apart from the compute format.
 """
 
 from __future__ import annotations
@@ -45,16 +45,17 @@ args = json.loads(sys.argv[1])
 from tts_core.engines.indextts import IndexTtsEngine, IndexTtsSettings, prepare_environment
 variant = args["variant"]
 compute = "fp32" if variant.startswith("fp32") else variant
-settings = IndexTtsSettings(model_dir=Path(args["model_dir"]), hf_hub_cache=Path(args["hf_cache"]), threads=args["threads"],
+settings = IndexTtsSettings(model_dir=Path(args["model_dir"]), hf_hub_cache=Path(args["hf_cache"]),
+                            threads=args["threads"],
                             precision=compute, lazy_semantic_model=False, max_mel_tokens=args["tokens"],
                             voice_bucket="unused")
 prepare_environment(settings)
 import torch
 engine = IndexTtsEngine(settings)
 model = engine.load()
-if variant == "fp32-stored-bf16":  # what the image stores as bf16 files, computed in fp32
+if variant == "fp32-stored-bf16":  # what the image stores as bf16 files (indextts_weights), computed in fp32
     with torch.no_grad():
-        for module in (model.gpt, model.s2mel, model.semantic_model):
+        for module in (model.gpt, model.s2mel, model.semantic_model, model.semantic_codec, model.bigvgan):
             for p in module.parameters():
                 p.copy_(p.to(torch.bfloat16).float())
 ref = torch.load(args["ref"]) if args["ref_exists"] else None
@@ -108,7 +109,8 @@ else:
     cos = torch.nn.functional.cosine_similarity(got["logits"], ref["logits"], dim=-1)
     top1 = (got["logits"].argmax(-1) == ref["logits"].argmax(-1)).float().mean()
     out.update(logit_cos_mean=round(float(cos.mean()), 5), logit_cos_min=round(float(cos.min()), 5),
-               top1=round(float(top1), 4), mel_snr_db=snr(ref["mel"], got["mel"]), wav_snr_db=snr(ref["wav"], got["wav"]))
+               top1=round(float(top1), 4), mel_snr_db=snr(ref["mel"], got["mel"]),
+               wav_snr_db=snr(ref["wav"], got["wav"]))
 print("RESULT " + json.dumps(out), flush=True)
 """
 

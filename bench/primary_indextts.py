@@ -1,20 +1,21 @@
-"""The primary engine (IndexTTS-2, CPU, fp32) stage by stage, on random weights of the FULL architecture.
+"""The primary engine (IndexTTS-2 on CPU) per compute precision and thread count, on random weights of the
+FULL architecture, plus the fidelity of each precision against fp32 (bench/primary_fidelity.py).
 
-Random weights never emit the GPT stop token, so every run decodes exactly --max-mel-tokens codes and
-runs are comparable (100 codes = 172 mel frames = 2.0 s of audio). Speed is the architecture's, not
-the weights': the figures hold for the real model at the same token count; quality cannot be judged.
+    .venv-indextts/bin/python bench/primary_indextts.py [--precisions fp32 bf16 int8] [--threads 2 1]
+        [--max-mel-tokens 100] [--no-fidelity] [--size full|tiny]
 
-    /work/idx-venv/bin/python bench/primary_indextts.py [--size full|tiny] [--threads 1 2]
-        [--max-mel-tokens 100] [--text "..."] [--prompt-seconds 5]
+Random weights never emit the GPT stop token, so every run decodes exactly --max-mel-tokens codes
+(100 codes = 172 mel frames = 2.0 s of audio) and runs are comparable. Speed is the architecture's, not
+the weights'; quality cannot be judged on random weights (fidelity against fp32 can).
 
-The model is built on demand into .cache/indextts-<size>/ (full: ~3.4 GB as fp16 files, ~1 min) and
-never committed. Each thread count runs in a fresh interpreter (clean peak RSS, cold load) through
-IndexTtsEngine exactly as the Lambda does (moto S3 holds the voice prompt). Per interpreter: load; `fast`
-with the speaker conditioning computed; `fast` again (conditioning in the model's cache); `quality`;
-then (first thread count only) `fast` after evicting the model's cache, once recomputed (no stored
-conditioning) and once restored from the engine's per-voice store: the difference in prompt_s is what
-precomputed conditioning saves per request that switches voice. Stage times come from wrappers
-around the inference code's own calls.
+Each (precision, threads) runs in a fresh interpreter through IndexTtsEngine exactly as the Lambda does
+(moto S3 holds the voice prompt): read bandwidth of this machine at that thread count (a 512 MB sum),
+cold load (import + construct), then `fast` for a new voice (conditioning computed, w2v-bert loaded on
+first use), `fast` again (the usual request: conditioning cached), and `quality` at the first thread count
+only. Stage times come from wrappers around the inference code's own calls; `decode` is the GPT's
+one-token forward passes alone, the rest of the GPT stage is prefill, sampling and generate()'s Python.
+
+The machine is shared: `uptime` is printed beside every worker; compare precisions as ratios.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import shlex
 import subprocess
 import sys
 import time
@@ -31,10 +30,14 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TEXT = "今天天气很好，我们一起去公园散步吧。"
+LAMBDA_USD_PER_GB_S = 0.0000166667  # x86, first 6 billion GB-s a month (us-east-1 list price)
+MB_PER_VCPU = 1769  # Lambda allocates CPU in proportion to memory: 1,769 MB = 1 vCPU; 10,240 MB = 6 vCPU
+SAMBERT_CNY_PER_10K_CHARS = 1.0  # DashScope list price for Sambert models
+CHARS_PER_AUDIO_MINUTE = 250  # Mandarin read at ~4.2 characters/s (an assumption, stated in the output)
+USD_PER_CNY = 0.14  # assumption, stated in the output
 
 WORKER = r"""
-import json, os, resource, sys, time
-from dataclasses import replace
+import functools, json, os, resource, sys, time
 from pathlib import Path
 args = json.loads(sys.argv[1])
 os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench")
@@ -49,10 +52,19 @@ from tts_local.tiny_indextts import write_prompt_wav
 def rss_mb():
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
-model_dir = Path(args["model"]) / "checkpoints"
-settings = IndexTtsSettings(model_dir=model_dir, max_mel_tokens=args["max_mel_tokens"], threads=args["threads"],
-                            voice_bucket="bench-voices", prompt_root=Path(args["tmp"]) / "voices")
-out = {"threads": args["threads"], "rss_before_load_mb": rss_mb()}
+def read_gb_s(torch):
+    x = torch.ones(128 * 2**20)  # 512 MB: far beyond the caches
+    best = min(_timed(lambda: x.sum()) for _ in range(5))
+    del x
+    return round(512 * 2**20 / best / 1e9, 1)
+
+def _timed(fn):
+    t = time.perf_counter(); fn(); return time.perf_counter() - t
+
+settings = IndexTtsSettings(model_dir=Path(args["model"]) / "checkpoints", max_mel_tokens=args["max_mel_tokens"],
+                            threads=args["threads"], precision=args["precision"], voice_bucket="bench-voices",
+                            prompt_root=Path(args["tmp"]) / "voices")
+out = {"threads": args["threads"], "uptime": os.popen("uptime").read().strip()}
 with mock_aws():
     aws.client("s3").create_bucket(Bucket="bench-voices")
     Path(args["tmp"]).mkdir(parents=True, exist_ok=True)
@@ -65,33 +77,32 @@ with mock_aws():
     import torch
     from indextts import infer_v2  # noqa: F401
     out["import_s"] = round(time.perf_counter() - t0, 2)
+    torch.set_num_threads(args["threads"])
+    gb_s = [read_gb_s(torch)]
     engine = IndexTtsEngine(settings)
     t0 = time.perf_counter()
     model = engine.load()
     out["construct_s"] = round(time.perf_counter() - t0, 2)
     out["rss_after_load_mb"] = rss_mb()
-    params = {name: sum(p.numel() for p in mod.parameters()) for name, mod in (
-        ("gpt", model.gpt), ("w2v_bert", model.semantic_model), ("codec", model.semantic_codec),
-        ("s2mel", model.s2mel), ("campplus", model.campplus_model), ("bigvgan", model.bigvgan))}
-    out["params_m"] = {k: round(v / 1e6, 1) for k, v in params.items()}
+    out["precision"] = engine.precision_report
 
     stages = {}
-    def timed(obj, attr, key, count=None):
+    def timed(obj, attr, key, when=None):
         real = getattr(obj, attr)
+        @functools.wraps(real)  # generate() inspects forward's signature
         def wrapper(*a, **kw):
             t = time.perf_counter()
             result = real(*a, **kw)
-            stages[key] = stages.get(key, 0.0) + time.perf_counter() - t
-            if count:
-                stages[count] = stages.get(count, 0) + count_tokens(result)
-            if key == "gpt_s" and "first_gpt_at" not in stages:
-                stages["first_gpt_at"] = t
+            if when is None or when(*a, **kw):
+                stages[key] = stages.get(key, 0.0) + time.perf_counter() - t
+                stages[key + "_n"] = stages.get(key + "_n", 0) + 1
+                stages.setdefault(key + "_at", t)
             return result
         setattr(obj, attr, wrapper)
-    def count_tokens(result):
-        codes = result[0]
-        return int(codes.shape[-1])
-    timed(model.gpt, "inference_speech", "gpt_s", "gpt_tokens")
+    timed(model.gpt, "inference_speech", "gpt_s")
+    timed(model.gpt.inference_model, "forward", "decode_s",
+          when=lambda *a, **kw: kw.get("input_ids", a[0] if a else None).shape[1] == 1)
+    timed(model.gpt, "forward", "latent_s")
     timed(model.s2mel.models["cfm"], "inference", "s2mel_s")
     timed(model.bigvgan, "forward", "vocoder_s")
 
@@ -101,103 +112,214 @@ with mock_aws():
         audio = engine.synthesize(SynthesisRequest(text=args["text"], profile=profile), Deadline.in_seconds(3600))
         total = time.perf_counter() - t
         seconds = audio.samples.size / audio.sample_rate
+        tokens = engine.last_stats["max_mel_tokens"]
         row = {"run": label, "profile": profile, "total_s": round(total, 2), "audio_s": round(seconds, 2),
-               "rtf": round(total / seconds, 2),
-               "prompt_s": round(stages["first_gpt_at"] - t, 2),  # speaker/emotion conditioning + text
-               "gpt_s": round(stages["gpt_s"], 2), "gpt_tokens": stages["gpt_tokens"],
-               "gpt_tok_per_s": round(stages["gpt_tokens"] / stages["gpt_s"], 2),
+               "rtf": round(total / seconds, 2), "prompt_s": round(stages["gpt_s_at"] - t, 2),
+               "gpt_s": round(stages["gpt_s"], 2), "decode_s": round(stages["decode_s"], 2),
+               "decode_steps": stages["decode_s_n"], "latent_s": round(stages["latent_s"], 2),
                "s2mel_s": round(stages["s2mel_s"], 2), "vocoder_s": round(stages["vocoder_s"], 2),
-               "reused": engine.last_stats["conditioning_reused"], "peak_rss_mb": rss_mb()}
+               "gpt_tok_per_s": round(tokens / stages["gpt_s"], 2),
+               "decode_ms_per_step": round(1000 * stages["decode_s"] / stages["decode_s_n"], 1),
+               "peak_rss_mb": rss_mb()}
+        row["other_s"] = round(total - sum(row[k] for k in ("prompt_s", "gpt_s", "latent_s", "s2mel_s",
+                                                             "vocoder_s")), 2)
         print("ROW " + json.dumps(row), flush=True)
         return row
 
-    rows = [run("fast, conditioning computed", "fast"), run("fast", "fast"), run("quality", "quality")]
-    if args["restore"]:
-        entry = next(iter(engine._conditioning.values()))
-        out["conditioning_kb"] = round(sum(t.numel() * t.element_size() for t in entry.values()
-                                           if t is not None) / 1024)
-        def evict():  # as if another voice had been used in between
-            model.cache_spk_audio_prompt = None
-            model.cache_emo_audio_prompt = None
-        evict()
-        saved = dict(engine._conditioning)
-        engine._conditioning.clear()
-        settings = engine.settings
-        engine.settings = replace(settings, store_conditioning=False)  # no stored copy: a true recompute
-        rows.append(run("fast, conditioning recomputed", "fast"))
-        engine.settings = settings
-        engine._conditioning.update(saved)
-        evict()
-        rows.append(run("fast, conditioning restored", "fast"))
+    rows = [run("fast, new voice", "fast"), run("fast", "fast")]
+    if args["quality"]:
+        rows.append(run("quality", "quality"))
+    gb_s.append(read_gb_s(torch))
+    out["read_gb_s"] = max(gb_s)
     out["rows"] = rows
     out["peak_rss_mb"] = rss_mb()
 print("RESULT " + json.dumps(out), flush=True)
 """
 
 
+def worker(job: dict[str, Any], log: Path) -> dict[str, Any]:
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(job)], stdout=subprocess.PIPE,
+                                stderr=err, text=True)
+    assert proc.stdout is not None
+    result = None
+    for line in proc.stdout:
+        if line.startswith("ROW "):
+            print(f"  {job['precision']} threads={job['threads']} {line[4:].strip()}", flush=True)
+        elif line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT "):])
+    if proc.wait() or result is None:
+        sys.exit(f"worker failed ({proc.returncode}); see {log}")
+    return dict(result)
+
+
+def stage_table(results: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
+    head = ("precision", "threads", "run", "total_s", "rtf", "prompt_s", "gpt_s", "gpt_tok_per_s",
+            "decode_ms_per_step", "latent_s", "s2mel_s", "vocoder_s", "other_s", "peak_rss_mb")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (precision, threads), r in results.items():
+        for row in r["rows"]:
+            cells = [precision, str(threads)] + [str(row[h]) for h in head[2:]]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def amdahl(t1: float, t2: float, n: int) -> float:
+    """T(n) = serial + parallel / n fitted through T(1) and T(2) (parallel part clamped to >= 0)."""
+    parallel = max(0.0, 2 * (t1 - t2))
+    return max(t1 - parallel, 0.0) + parallel / n
+
+
+def lambda_cost(rtf: float, memory_mb: int) -> float:
+    """USD per minute of audio: 60 s x RTF of billed duration at memory_mb."""
+    return 60 * rtf * memory_mb / 1024 * LAMBDA_USD_PER_GB_S
+
+
+def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, Any]],
+           fidelity_rows: list[dict[str, Any]] | None, wall_s: float) -> None:
+    print(f"\n$ {' '.join([Path(sys.executable).name, *sys.argv])}  ({wall_s / 60:.1f} min)")
+    print(f"size={args.size} max_mel_tokens={args.max_mel_tokens} text={args.text!r} prompt={args.prompt_seconds:g} s")
+    first = next(iter(results.values()))
+    print(f"cpu: {os.cpu_count()} cores; flags that matter: {first['precision']['cpu_flags']}; "
+          f"auto precision here: {auto_precision()}")
+    for (precision, threads), r in results.items():
+        p = r["precision"]
+        print(f"{precision} threads={threads}: {r['uptime']}")
+        print(f"   cold load {r['import_s'] + r['construct_s']:.1f} s (import {r['import_s']} + construct "
+              f"{r['construct_s']}), RSS after load {r['rss_after_load_mb']} MB, peak {r['peak_rss_mb']} MB; "
+              f"GPT decoder {p['gpt_decoder_bytes'] / 1e9:.2f} GB/token ({p['precision']}, "
+              f"rest {p['secondary_precision']})")
+    print()
+    print("\n".join(stage_table(results)))
+
+    fast = {key: next(row for row in r["rows"] if row["run"] == "fast") for key, r in results.items()}
+    print("\nroofline (warm fast run; decode = one-token forward passes; bound = read GB/s / bytes per token):")
+    efficiency: dict[tuple[str, int], float] = {}
+    for key, r in results.items():
+        row, p = fast[key], r["precision"]
+        per_token = p["gpt_decoder_bytes"]
+        bound_ms = per_token / (r["read_gb_s"] * 1e9) * 1000
+        efficiency[key] = bound_ms / row["decode_ms_per_step"]
+        print(f"  {key[0]} threads={key[1]}: {1000 / row['decode_ms_per_step']:.1f} decode steps/s "
+              f"({row['decode_ms_per_step']} ms) x {per_token / 1e9:.2f} GB/token = "
+              f"{per_token / row['decode_ms_per_step'] / 1e6:.1f} GB/s of {r['read_gb_s']} GB/s read bandwidth "
+              f"measured -> {100 * efficiency[key]:.0f} % of the bound; whole GPT stage {row['gpt_tok_per_s']} tok/s")
+
+    threads = sorted({t for _, t in results})
+    projections: dict[str, float] = {}
+    if 1 in threads and 2 in threads:
+        print("\nscaling 1 -> 2 threads (T1/T2) and Amdahl projection to Lambda's 6 vCPU (fitted per stage; "
+              "memory-bound decode may scale less if 6 vCPU do not bring more bandwidth):")
+        for precision in args.precisions:
+            one, two = fast.get((precision, 1)), fast.get((precision, 2))
+            if not one or not two:
+                continue
+            parts = ("prompt_s", "gpt_s", "latent_s", "s2mel_s", "vocoder_s", "other_s")
+            scale = {k: one[k] / two[k] for k in parts if two[k] > 0}
+            six = sum(amdahl(one[k], two[k], 6) for k in parts)
+            projections[precision] = six / two["audio_s"]
+            print(f"  {precision}: total {one['total_s'] / two['total_s']:.2f}x ("
+                  + ", ".join(f"{k[:-2]} {v:.2f}x" for k, v in scale.items())
+                  + f"); 6 vCPU projection {six:.1f} s = RTF {projections[precision]:.2f}")
+
+    sambert = SAMBERT_CNY_PER_10K_CHARS * CHARS_PER_AUDIO_MINUTE / 10000 * USD_PER_CNY
+    print(f"\ncost per audio minute (Lambda x86 ${LAMBDA_USD_PER_GB_S}/GB-s; memory = max(peak RSS + 15 %, "
+          f"{MB_PER_VCPU} MB per vCPU)) vs Sambert list price {SAMBERT_CNY_PER_10K_CHARS} CNY/10k characters = "
+          f"${sambert:.4f}/min (assuming {CHARS_PER_AUDIO_MINUTE} characters per minute, {USD_PER_CNY} USD/CNY):")
+    for key, row in fast.items():
+        if key[1] != 2:
+            continue
+        memory = max(int(results[key]["peak_rss_mb"] * 1.15), MB_PER_VCPU * 2)
+        line = f"  {key[0]}: 2 vCPU at {memory} MB, RTF {row['rtf']}: ${lambda_cost(row['rtf'], memory):.4f}/min"
+        if key[0] in projections:
+            line += (f"; 6 vCPU (10,240 MB) at projected RTF {projections[key[0]]:.2f}: "
+                     f"${lambda_cost(projections[key[0]], 10240):.4f}/min")
+        print(line + f" = {lambda_cost(row['rtf'], memory) / sambert:.0f}x Sambert")
+
+    if fidelity_rows:
+        from primary_fidelity import table
+
+        print("\nfidelity against fp32 (bench/primary_fidelity.py, random weights of the full architecture: "
+              "NOT the real distribution):")
+        print(table(fidelity_rows))
+
+    goals(args, results, fast, efficiency)
+
+
+def auto_precision() -> str:
+    from tts_core.engines import indextts_precision as precision
+
+    return precision.choose_precision(precision.cpu_flags())
+
+
+def goals(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, Any]],
+          fast: dict[tuple[str, int], dict[str, Any]], efficiency: dict[tuple[str, int], float]) -> None:
+    default = auto_precision()
+    key = (default, 2)
+    if key not in results:
+        print(f"\n(no 2-thread run of the default precision {default}: no goal lines)")
+        return
+    r, row = results[key], fast[key]
+    load = r["import_s"] + r["construct_s"]
+
+    def line(name: str, ok: bool, text: str) -> None:
+        print(f"  {'MET   ' if ok else 'MISSED'} {name}: {text}")
+
+    print(f"\ngoals ({default}, the precision this CPU's flags select, 2 threads):")
+    line("fast RTF <= 3.0", row["rtf"] <= 3.0, f"{row['rtf']} (GPT {row['gpt_s']} s, s2mel {row['s2mel_s']} s, "
+         f"vocoder {row['vocoder_s']} s, prompt {row['prompt_s']} s, other {row['other_s']} s)")
+    line("GPT decode >= 80 % of its format's bandwidth bound", efficiency[key] >= 0.8,
+         f"{100 * efficiency[key]:.0f} %")
+    line("cold load <= 10 s", load <= 10, f"{load:.1f} s (import {r['import_s']} s)")
+    line("peak RSS <= 6 GB", r["peak_rss_mb"] <= 6144, f"{r['peak_rss_mb']} MB")
+    base = results.get(("fp32", 2))
+    if base and args.quality_runs:
+        q32 = next(x for x in base["rows"] if x["run"] == "quality")["total_s"]
+        qd = next(x for x in r["rows"] if x["run"] == "quality")["total_s"]
+        line("quality >= 2x faster from precision alone", q32 / qd >= 2, f"{q32 / qd:.2f}x ({q32} s fp32 -> {qd} s)")
+    print(f"fast RTF (2 threads): {row['rtf']:.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"], choices=["fp32", "bf16", "int8"])
     parser.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     parser.add_argument("--max-mel-tokens", type=int, default=100)
     parser.add_argument("--text", default=DEFAULT_TEXT)
     parser.add_argument("--prompt-seconds", type=float, default=5.0)
+    parser.add_argument("--no-quality", dest="quality_runs", action="store_false",
+                        help="skip the quality-profile runs (they take longest)")
+    parser.add_argument("--no-fidelity", dest="fidelity", action="store_false")
     args = parser.parse_args(argv)
+    started = time.perf_counter()
 
     python = sys.executable
-    t0 = time.perf_counter()
+    # bf16 files: what the image stores (tts_core.engines.indextts_weights), so the cold load is the image's.
     built = subprocess.run([python, "-c", f"from tts_local.tiny_indextts import ensure_model; "
-                            f"print(ensure_model({args.size!r}))"], capture_output=True, text=True, check=True,
-                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            f"print(ensure_model({args.size!r}, 'bfloat16'))"], capture_output=True, text=True,
+                           check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     model = built.stdout.strip().splitlines()[-1]
-    print(f"model: {model} (ready in {time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"model: {model} (ready in {time.perf_counter() - started:.0f} s)", flush=True)
 
-    results = []
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-primary-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    results: dict[tuple[str, int], dict[str, Any]] = {}
     for i, threads in enumerate(args.threads):
-        job = {"model": model, "threads": threads, "max_mel_tokens": args.max_mel_tokens, "text": args.text,
-               "prompt_seconds": args.prompt_seconds, "restore": i == 0, "tmp": str(tmp / str(threads))}
-        t0 = time.perf_counter()
-        # Rows are printed as they come: a full-size run takes many minutes per thread count.
-        tmp.mkdir(parents=True, exist_ok=True)
-        log = tmp / f"worker-{threads}.log"  # the inference code's own prints and progress bars
-        with log.open("w") as err:
-            worker = subprocess.Popen([python, "-c", WORKER, json.dumps(job)], stdout=subprocess.PIPE, stderr=err,
-                                      text=True)
-        assert worker.stdout is not None
-        result = None
-        for line in worker.stdout:
-            if line.startswith("ROW "):
-                print(f"  threads={threads} {line[4:].strip()}", flush=True)
-            elif line.startswith("RESULT "):
-                result = json.loads(line[len("RESULT "):])
-        if worker.wait() or result is None:
-            sys.exit(f"worker failed ({worker.returncode}); see {log}")
-        result["wall_s"] = round(time.perf_counter() - t0, 1)
-        results.append(result)
-        report(args, model, [result])
-    print("peak RSS of this driver:", round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "MB")
+        for precision in args.precisions:
+            job = {"model": model, "threads": threads, "precision": precision, "max_mel_tokens": args.max_mel_tokens,
+                   "text": args.text, "prompt_seconds": args.prompt_seconds, "quality": args.quality_runs and i == 0,
+                   "tmp": str(tmp / f"{precision}-{threads}")}
+            results[(precision, threads)] = worker(job, tmp / f"worker-{precision}-{threads}.log")
+    fidelity_rows = None
+    if args.fidelity:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from primary_fidelity import default_model, fidelity
 
-
-def report(args: argparse.Namespace, model: str, results: list[dict[str, Any]]) -> None:
-    print(f"\n$ {shlex.join([sys.executable, *sys.argv])}", flush=True)
-    print(f"size={args.size} max_mel_tokens={args.max_mel_tokens} text={args.text!r} "
-          f"prompt={args.prompt_seconds:g} s; cpu={os.cpu_count()} cores")
-    for r in results:
-        print(f"\nthreads={r['threads']}: import {r['import_s']} s + construct {r['construct_s']} s "
-              f"(cold load {r['import_s'] + r['construct_s']:.1f} s), RSS after load {r['rss_after_load_mb']} MB, "
-              f"peak {r['peak_rss_mb']} MB; params (M) {r['params_m']}")
-        head = ("run", "total_s", "audio_s", "rtf", "prompt_s", "gpt_s", "gpt_tok_per_s", "s2mel_s", "vocoder_s",
-                "peak_rss_mb")
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-        for row in r["rows"]:
-            print("| " + " | ".join(str(row[h]) for h in head) + " |")
-        if "conditioning_kb" in r:
-            print(f"stored conditioning per voice: {r['conditioning_kb']} KB")
-        rows = {row["run"]: row for row in r["rows"]}
-        if "fast" in rows and "quality" in rows:
-            print(f"quality / fast total time: {rows['quality']['total_s'] / rows['fast']['total_s']:.2f}x")
+        model_dir, hf_cache, prompt = default_model()
+        fidelity_rows = fidelity(model_dir, hf_cache, prompt=prompt, tokens=args.max_mel_tokens,
+                                 threads=max(args.threads))
+    report(args, results, fidelity_rows, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

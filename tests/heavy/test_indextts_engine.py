@@ -156,13 +156,19 @@ def test_synthesizes_through_the_handler_path_into_s3(engine: IndexTtsEngine, ne
     assert engine.last_stats["profile"] == "fast" and engine.load_seconds is not None
 
 
-def test_loads_every_parameter_from_the_files(engine: IndexTtsEngine, tiny_model: Path) -> None:
+@pytest.fixture(scope="module")
+def fp32_engine(tiny_model: Path, s3: None, tmp_path_factory: pytest.TempPathFactory) -> IndexTtsEngine:
+    return IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path_factory.mktemp("fp32"), precision="fp32"))
+
+
+def test_loads_every_parameter_from_the_files(fp32_engine: IndexTtsEngine, tiny_model: Path) -> None:
     """infer_v2 loads s2mel with strict=False and w2v-bert through from_pretrained (both can skip keys
-    silently); GPT, codec, CAMPPlus and BigVGAN load strictly. Compare the loaded modules with the files."""
+    silently); GPT, codec, CAMPPlus and BigVGAN load strictly. Compare the loaded modules with the files
+    (fp32 compute keeps the inference code's own modules, so every parameter is comparable)."""
     import safetensors.torch
     import torch
 
-    model = engine.load()
+    model = fp32_engine.load()
     problems: list[str] = []
     net = torch.load(tiny_model / "checkpoints" / "s2mel.pth", map_location="cpu")["net"]
     for name, module in model.s2mel.models.items():
@@ -175,14 +181,16 @@ def test_loads_every_parameter_from_the_files(engine: IndexTtsEngine, tiny_model
         problems += [f"s2mel.{name}: unexpected {k}" for k in sorted(unexpected)]
     w2v_file = next((tiny_model / "hf_cache").glob("models--facebook--w2v-bert-2.0/snapshots/*/model.safetensors"))
     w2v = safetensors.torch.load_file(str(w2v_file))
-    for key, param in model.semantic_model.named_parameters():
+    for key, param in model.semantic_model.named_parameters():  # the lazy w2v-bert loads here
         if key not in w2v or not torch.equal(param.detach(), w2v[key].to(param.dtype)):
             problems.append(f"w2v: missing or differs {key}")
     problems += [f"w2v: unexpected {k}" for k in sorted(set(w2v) - set(model.semantic_model.state_dict()))]
-    # GPT loads strictly; post_init then adds `inference_model` and `gpt.wte`, aliases of loaded weights.
     gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
-    own = {k for k in model.gpt.state_dict() if not k.startswith(("inference_model.", "gpt.wte."))}
-    problems += [f"gpt: missing {k}" for k in sorted(own - set(gpt))]
+    for key, param in model.gpt.state_dict().items():
+        if key.startswith(("inference_model.", "gpt.wte.")):  # post_init's aliases of loaded weights
+            continue
+        if key not in gpt or not torch.equal(param, gpt[key].to(param.dtype)):
+            problems.append(f"gpt: missing or differs {key}")
     problems += [f"gpt: unexpected {k}" for k in sorted(set(gpt) - set(model.gpt.state_dict()))]
     assert problems == []
 
@@ -205,6 +213,128 @@ def test_packed_weights_keep_only_what_inference_reads(tiny_model: Path) -> None
     assert {stored[name] for name in stored if name.endswith(".safetensors")} == {"bfloat16"}
     gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
     assert {v.dtype for v in gpt.values() if v.is_floating_point()} == {torch.bfloat16}
+
+
+# ---- compute precision ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("flags", "requested", "expected"), [
+    ({"avx512f", "avx512_bf16", "avx512_vnni"}, "auto", "bf16"),
+    ({"amx_bf16", "amx_tile"}, "auto", "bf16"),
+    ({"avx512f", "avx512_vnni"}, "auto", "int8"),
+    ({"avx2", "avx_vnni"}, "auto", "int8"),
+    ({"avx2", "fma"}, "auto", "fp32"),
+    (set(), "auto", "fp32"),
+    ({"avx512_bf16"}, "fp32", "fp32"),  # an override wins over the flags
+    ({"avx2"}, "int8", "int8"),
+])
+def test_precision_is_chosen_from_the_cpu_flags(flags: set[str], requested: str, expected: str) -> None:
+    from tts_core.engines.indextts_precision import choose_precision
+
+    assert choose_precision(flags, requested) == expected
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    from tts_core.engines.indextts_precision import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16 avx512_vnni\n\n"
+                    "processor\t: 1\nflags\t\t: fpu avx2 avx512_bf16 avx512_vnni\n")
+    assert cpu_flags(info) == {"fpu", "avx2", "avx512_bf16", "avx512_vnni"}
+    assert cpu_flags(tmp_path / "absent") == frozenset()
+
+
+def test_precision_override_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INDEXTTS_MODEL_DIR", "/opt/indextts/checkpoints")
+    monkeypatch.setenv("INDEXTTS_PRECISION", "int8")
+    assert IndexTtsSettings.from_env().precision == "int8"
+    monkeypatch.delenv("INDEXTTS_PRECISION")
+    assert IndexTtsSettings.from_env().precision == "auto"
+
+
+def test_unknown_precision_is_model_unavailable(s3: None, tiny_model: Path, tmp_path: Path) -> None:
+    engine = IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path, precision="fp8"))
+    with pytest.raises(ModelUnavailableError, match="fp8"):
+        engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: Path, s3: None, tmp_path: Path,
+                                                    fp32_engine: IndexTtsEngine) -> None:
+    """The whole handler path per precision; the packed layers reproduce the file's weights within the
+    format's rounding (probed with the identity: layer(I) - layer(0) = W^T)."""
+    import torch
+
+    from tts_core.audio import read_wav, wav_info
+    from tts_core.engines.indextts_precision import packed_linear_class
+
+    engine = fp32_engine if precision == "fp32" else IndexTtsEngine(
+        _settings(tiny_model / "checkpoints", tmp_path, precision=precision))
+    output = run_engine_task(engine, _task({"text": TEXT, "voice": "zh-female"}, f"req-{precision}"),
+                             _Context(), EngineSettings())  # type: ignore[arg-type]
+    wav = storage.get_bytes(BUCKET, output.audio_key)
+    info = wav_info(wav)
+    assert (info.sample_rate, info.channels, info.subtype) == (CONTRACT_RATE, 1, "PCM_16")
+    assert 0.9 * SEGMENT_S <= info.duration_s <= 1.1 * SEGMENT_S
+    samples, _ = read_wav(wav)
+    assert float(abs(samples).max()) > 0.01 and bool(torch.isfinite(torch.as_tensor(samples)).all())
+
+    report = engine.precision_report
+    assert report["precision"] == precision
+    model = engine.load()
+    packed = {n: m for n, m in model.gpt.named_modules() if isinstance(m, packed_linear_class())}
+    if precision == "fp32":
+        assert packed == {} and report["gpt_packed_layers"] == 0
+        return
+    assert report["gpt_packed_layers"] == len(packed) > 0 and report["s2mel_packed_layers"] > 0
+    gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
+    for name in ("gpt.h.0.mlp.c_fc", "mel_head", "emo_layer"):
+        layer = packed[name]
+        expected = layer.precision == precision if name != "emo_layer" else layer.precision == "bf16"
+        assert expected, (name, layer.precision)
+        weight = gpt[f"{name}.weight"].float()
+        weight = weight if name in ("mel_head", "emo_layer") else weight.t()  # GPT-2 Conv1D is (in, out)
+        with torch.no_grad():
+            eye = torch.eye(layer.in_features)
+            probed = (layer(eye) - layer(torch.zeros(1, layer.in_features))).t()
+        err = float((probed - weight).abs().max() / weight.abs().max())
+        assert err < (0.02 if layer.precision == "bf16" else 0.03), (name, err)
+
+
+def test_reduced_precision_checkpoint_missing_a_key_is_model_unavailable(s3: None, tiny_model: Path,
+                                                                        tmp_path: Path) -> None:
+    """The GPT loader builds packed layers from the file: a missing decoder or other key is an error,
+    not a random layer."""
+    import torch
+
+    state = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
+    for missing in ("gpt.h.0.attn.c_attn.weight", "final_norm.weight"):
+        (tmp_path / missing).mkdir()
+        model_dir = _copy_model(tiny_model, tmp_path / missing)
+        (model_dir / "gpt.pth").unlink()
+        torch.save({k: v for k, v in state.items() if k != missing}, model_dir / "gpt.pth")
+        engine = IndexTtsEngine(_settings(model_dir, tmp_path / missing, precision="bf16",
+                                          hf_hub_cache=tiny_model / "hf_cache"))
+        with pytest.raises(ModelUnavailableError, match=missing.replace(".", r"\.")):
+            engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
+
+
+def test_fidelity_script_reports_each_precision_against_fp32(tiny_model: Path, tmp_path: Path) -> None:
+    """bench/primary_fidelity.py, the script users run on the real weights, on the tiny model."""
+    from tts_local.tiny_indextts import write_prompt_wav
+
+    write_prompt_wav(tmp_path / "prompt.wav", seconds=3.5)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    try:
+        from primary_fidelity import fidelity
+    finally:
+        sys.path.pop(0)
+    rows = {r["variant"]: r for r in fidelity(tiny_model / "checkpoints", tiny_model / "hf_cache",
+                                              prompt=tmp_path / "prompt.wav", tokens=12, threads=1)}
+    assert set(rows) == {"fp32", "fp32-stored-bf16", "bf16", "int8"}
+    for variant in ("fp32-stored-bf16", "bf16", "int8"):
+        row = rows[variant]
+        assert row["logit_cos_mean"] > 0.999 and row["top1"] >= 0.9, row
+        assert row["mel_snr_db"] > 30 and row["wav_snr_db"] > 30, row
 
 
 def test_fast_profile_runs_one_beam_and_fewer_diffusion_steps(engine: IndexTtsEngine,
