@@ -15,7 +15,10 @@ first use), `fast` again (the usual request: conditioning cached), and `quality`
 only. Stage times come from wrappers around the inference code's own calls; `decode` is the GPT's
 one-token forward passes alone, the rest of the GPT stage is prefill, sampling and generate()'s Python.
 
-The machine is shared: `uptime` is printed beside every worker; compare precisions as ratios.
+The machine is shared: `uptime` is printed beside every worker; compare precisions as ratios. Each row
+also has the process's CPU time (`cpu_s`, `*_cpu_*`): at 1 thread it is what the wall time would be on
+an idle core, the better estimate when other processes take the CPU (waiting is not counted; memory
+contention still is). At 2 threads it also counts the OpenMP threads' spinning.
 """
 
 from __future__ import annotations
@@ -91,10 +94,11 @@ with mock_aws():
         real = getattr(obj, attr)
         @functools.wraps(real)  # generate() inspects forward's signature
         def wrapper(*a, **kw):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             result = real(*a, **kw)
             if when is None or when(*a, **kw):
                 stages[key] = stages.get(key, 0.0) + time.perf_counter() - t
+                stages[key + "_cpu"] = stages.get(key + "_cpu", 0.0) + time.process_time() - c
                 stages[key + "_n"] = stages.get(key + "_n", 0) + 1
                 stages.setdefault(key + "_at", t)
             return result
@@ -108,9 +112,9 @@ with mock_aws():
 
     def run(label, profile):
         stages.clear()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         audio = engine.synthesize(SynthesisRequest(text=args["text"], profile=profile), Deadline.in_seconds(3600))
-        total = time.perf_counter() - t
+        total, cpu = time.perf_counter() - t, time.process_time() - c
         seconds = audio.samples.size / audio.sample_rate
         tokens = engine.last_stats["max_mel_tokens"]
         row = {"run": label, "profile": profile, "total_s": round(total, 2), "audio_s": round(seconds, 2),
@@ -120,7 +124,10 @@ with mock_aws():
                "s2mel_s": round(stages["s2mel_s"], 2), "vocoder_s": round(stages["vocoder_s"], 2),
                "gpt_tok_per_s": round(tokens / stages["gpt_s"], 2),
                "decode_ms_per_step": round(1000 * stages["decode_s"] / stages["decode_s_n"], 1),
-               "peak_rss_mb": rss_mb()}
+               "peak_rss_mb": rss_mb(), "cpu_s": round(cpu, 2), "rtf_cpu": round(cpu / seconds, 2),
+               "gpt_cpu_s": round(stages["gpt_s_cpu"], 2), "s2mel_cpu_s": round(stages["s2mel_s_cpu"], 2),
+               "vocoder_cpu_s": round(stages["vocoder_s_cpu"], 2),
+               "decode_cpu_ms_per_step": round(1000 * stages["decode_s_cpu"] / stages["decode_s_n"], 1)}
         row["other_s"] = round(total - sum(row[k] for k in ("prompt_s", "gpt_s", "latent_s", "s2mel_s",
                                                              "vocoder_s")), 2)
         print("ROW " + json.dumps(row), flush=True)
@@ -155,7 +162,8 @@ def worker(job: dict[str, Any], log: Path) -> dict[str, Any]:
 
 def stage_table(results: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
     head = ("precision", "threads", "run", "total_s", "rtf", "prompt_s", "gpt_s", "gpt_tok_per_s",
-            "decode_ms_per_step", "latent_s", "s2mel_s", "vocoder_s", "other_s", "peak_rss_mb")
+            "decode_ms_per_step", "latent_s", "s2mel_s", "vocoder_s", "other_s", "peak_rss_mb", "cpu_s", "rtf_cpu",
+            "gpt_cpu_s", "decode_cpu_ms_per_step", "s2mel_cpu_s", "vocoder_cpu_s")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (precision, threads), r in results.items():
         for row in r["rows"]:
