@@ -401,6 +401,20 @@ def test_speaker_conditioning_is_stored_and_reused(engine: IndexTtsEngine, tiny_
     assert fresh.last_stats["conditioning_reused"] is True
 
 
+def test_conditioning_encoders_run_once_per_voice(engine: IndexTtsEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The conformer encoders turn the voice's cached w2v features into GPT conditioning: memoized,
+    they do not run again for the next request with the same voice."""
+    model = engine.load()
+    calls: list[int] = []
+    for encoder in (model.gpt.conditioning_encoder, model.gpt.emo_conditioning_encoder):
+        real = encoder.forward
+        monkeypatch.setattr(encoder, "forward", lambda *a, _real=real, **kw: calls.append(1) or _real(*a, **kw))
+    engine.synthesize(SynthesisRequest(text=TEXT, voice="zh-male"), Deadline.in_seconds(300))
+    first = len(calls)
+    engine.synthesize(SynthesisRequest(text=TEXT, voice="zh-male"), Deadline.in_seconds(300))
+    assert len(calls) == first
+
+
 def test_text_empty_after_normalisation_is_invalid_input(engine: IndexTtsEngine) -> None:
     with pytest.raises(InvalidInputError) as caught:
         run_engine_task(engine, _task({"text": "\u200b"}), _Context(), EngineSettings())  # type: ignore[arg-type]

@@ -549,24 +549,25 @@ def _checked_s2mel_loader(load: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _memoized(fn: Callable[..., Any], size: int = 8) -> Callable[..., Any]:
-    """fn(tensor, lengths) memoized on the tensor's storage, layout and version and the lengths. The
-    entry holds the input, so its storage (the key) cannot be freed and reused while cached."""
+    """fn(tensors...) memoized on each tensor's storage, layout, version (and values when small, e.g.
+    lengths). The entry holds the inputs, so their storage (the key) cannot be freed and reused."""
     cache: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
 
     def key_of(x: Any) -> Any:
-        if hasattr(x, "untyped_storage"):
-            return (x.untyped_storage().data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x.dtype,
-                    x._version)
-        return repr(x)
+        if not hasattr(x, "untyped_storage"):
+            return repr(x)
+        if x.numel() <= 16:
+            return ("values", tuple(x.flatten().tolist()), x.dtype)
+        return (x.untyped_storage().data_ptr(), x.storage_offset(), tuple(x.shape), x.stride(), x.dtype, x._version)
 
-    def wrapper(x: Any, lengths: Any = None) -> Any:
-        key = (key_of(x), None if lengths is None else tuple(lengths.tolist()))
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = (tuple(key_of(a) for a in args), tuple((k, key_of(v)) for k, v in sorted(kwargs.items())))
         hit = cache.get(key)
         if hit is not None:
             cache.move_to_end(key)
             return hit[1]
-        result = fn(x, lengths)
-        cache[key] = (x, result)
+        result = fn(*args, **kwargs)
+        cache[key] = ((args, kwargs), result)
         while len(cache) > size:
             cache.popitem(last=False)
         return result
