@@ -91,8 +91,9 @@ image-tools:
 image: $(STAMP) image-tools $(if $(wildcard $(WEIGHTS_DIR)/checkpoints),,$(IDX_STAMP))
 	$(IMAGES) image --weights-dir $(WEIGHTS_DIR)
 
-# The primary image with full-size random weights at the published file sizes (~9 GB written once to
-# .cache/): uncompressed size per layer; last line `primary image: N.NN GB`. Keeps the image for bench-image.
+# The primary image with full-size random weights at the published file sizes, packed (.cache/, ~14 GB):
+# uncompressed size per layer, last line `primary image: N.NN GB`. Needs ~30 GB of free disk (buildah 1.28
+# keeps every step's container until the build ends). Keeps the image for bench-image.
 image-size: $(STAMP) $(IDX_STAMP) image-tools
 	$(IMAGES) size-full
 

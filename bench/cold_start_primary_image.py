@@ -121,7 +121,7 @@ def main() -> None:
             prompt = Path(tmp) / "prompt.wav"
             write_prompt_wav(prompt, seconds=5.0)
             voice_registry.register_voice(BUCKET, "zh-female", prompt.read_bytes(), language="zh-en",
-                                          gender="female", sambert="zhiqi")
+                                          gender="female", fallback="zh-female", source="operator")
         event = json.loads((ROOT / "events" / "engine_task_primary.json").read_text())
         event["request"]["text"] = args.text
         env = function_environment("SynthesizePrimaryFunction", refs={"AudioBucket": BUCKET}) | {

@@ -147,16 +147,18 @@ def ensure_packed(size: Size = "tiny", dtype: str = "bfloat16", cache_root: Path
     """The published-layout model packed as the image's build packs it: what the image ships."""
     from tts_core.engines import indextts_weights
 
-    src = ensure_model(size, cache_root=cache_root, published=True)
+    root = cache_root or Path(os.environ.get("TTS_MODEL_CACHE", REPO_ROOT / ".cache"))
     h = hashlib.sha256(Path(indextts_weights.__file__).read_bytes())
-    h.update(f"{src.name}/{dtype}".encode())
-    out = src.parent.parent / f"indextts-{size}-packed-{dtype}" / h.hexdigest()[:12]
-    return _cached(out, lambda partial: indextts_weights.pack(src, partial, dtype))
+    h.update(f"{cache_key(size, published=True)}/{dtype}".encode())
+    out = root / f"indextts-{size}-packed-{dtype}" / h.hexdigest()[:12]
+    # The published files are needed only to pack (full size: ~9 GB; they may be deleted after).
+    return _cached(out, lambda partial: indextts_weights.pack(
+        ensure_model(size, cache_root=cache_root, published=True), partial, dtype))
 
 
 def _cached(out: Path, make: Callable[[Path], Any]) -> Path:
     """Build into a private directory, then rename it into place (another process may race us)."""
-    if (out / "manifest.json").is_file():
+    if out.is_dir():
         return out
     partial = out.with_name(out.name + f".partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)

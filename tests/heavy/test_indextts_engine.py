@@ -198,11 +198,12 @@ def test_loads_every_parameter_from_the_files(fp32_engine: IndexTtsEngine, tiny_
 def test_packed_weights_keep_only_what_inference_reads(tiny_model: Path) -> None:
     """The packer's output (what the image ships): bf16 weights, s2mel without its optimizer state,
     none of the published files inference never opens."""
-    import json
-
     import torch
 
-    manifest = json.loads((tiny_model / "manifest.json").read_text())
+    from tts_core.engines.indextts_weights import PARTS, read_manifest
+
+    manifest = read_manifest(tiny_model)
+    assert manifest["parts"] == sorted(PARTS)
     left_out = {Path(name).name for name in manifest["left_out"]}
     assert {"conformer_shaw.pt", "README.md"} <= left_out
     s2mel = torch.load(tiny_model / "checkpoints" / "s2mel.pth", map_location="cpu")
@@ -210,7 +211,10 @@ def test_packed_weights_keep_only_what_inference_reads(tiny_model: Path) -> None
     assert manifest["files"]["checkpoints/s2mel.pth"]["keys_dropped"] >= 4  # optimizer, scheduler, iters, epoch
     stored = {name: info["dtype"] for name, info in manifest["files"].items()}
     assert stored["checkpoints/gpt.pth"] == stored["checkpoints/s2mel.pth"] == "bfloat16"
-    assert {stored[name] for name in stored if name.endswith(".safetensors")} == {"bfloat16"}
+    assert {dtype for name, dtype in stored.items() if name.endswith(".safetensors") and "MaskGCT" not in name} \
+        == {"bfloat16"}
+    assert {dtype for name, dtype in stored.items() if "bigvgan_generator" in name} == {"bfloat16"}
+    assert {dtype for name, dtype in stored.items() if "MaskGCT" in name or "campplus" in name} == {"float32"}
     gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
     assert {v.dtype for v in gpt.values() if v.is_floating_point()} == {torch.bfloat16}
 
