@@ -214,10 +214,18 @@ def pack(src: Path, dst: Path, dtype: str = "bfloat16", emotion: bool = True,
                                           and p.resolve() not in taken and "/blobs/" not in str(p)
                                           and "/refs/" not in str(p))
         (dst / "manifest" / f"{part}.json").write_text(json.dumps(manifest, indent=1))
-    # Lambda runs the function as a non-root user: everything readable (safetensors writes 0600 files).
-    for path in [dst, *dst.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        written = [dst / entry.relative for entry in plan[part]] + [dst / "manifest" / f"{part}.json"]
+        _make_readable(dst, written)
     return read_manifest(dst)
+
+
+def _make_readable(dst: Path, written: list[Path]) -> None:
+    """Lambda runs the function as a non-root user: what this part wrote must be world-readable
+    (safetensors writes 0600 files). Only those files: touching another part's files would copy them
+    into this part's image layer."""
+    dirs = {parent for path in written for parent in path.parents if parent == dst or dst in parent.parents}
+    for path in [*sorted(dirs), *written]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def read_manifest(dst: Path) -> dict[str, Any]:
