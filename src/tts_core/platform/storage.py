@@ -127,7 +127,7 @@ def get_bytes(bucket: str, key: str) -> bytes:
     try:
         return aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if _error_code(exc) in _MISSING:
             raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
         raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
     except BotoCoreError as exc:
@@ -155,15 +155,7 @@ def get_object(bucket: str, key: str, *, etag: str | None = None, version_id: st
 
 
 def exists(bucket: str, key: str) -> bool:
-    try:
-        aws.client("s3").head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            return False
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    return head(bucket, key) is not None
 
 
 def copy(bucket: str, source_key: str, key: str) -> None:
