@@ -261,6 +261,16 @@ def test_unknown_precision_is_model_unavailable(s3: None, tiny_model: Path, tmp_
         engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
 
 
+def _mapped_ranges(path: Path) -> list[tuple[int, int]]:
+    """Address ranges where this process maps `path` (Linux)."""
+    ranges = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        if line.endswith(str(path.resolve())):
+            lo, hi = line.split()[0].split("-")
+            ranges.append((int(lo, 16), int(hi, 16)))
+    return ranges
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
 def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: Path, s3: None, tmp_path: Path,
                                                     fp32_engine: IndexTtsEngine) -> None:
@@ -290,6 +300,11 @@ def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: P
         assert packed == {} and report["gpt_packed_layers"] == 0
         return
     assert report["gpt_packed_layers"] == len(packed) > 0 and report["s2mel_packed_layers"] > 0
+    # No packed tensor is a view of the mmap'd checkpoint: one would keep the whole file resident.
+    mapped = _mapped_ranges(tiny_model / "checkpoints" / "gpt.pth")
+    for name, layer in packed.items():
+        for tensor in (layer.weight, layer.bias, layer.scales):
+            assert tensor is None or not any(lo <= tensor.data_ptr() < hi for lo, hi in mapped), name
     gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
     for name in ("gpt.h.0.mlp.c_fc", "mel_head", "emo_layer"):
         layer = packed[name]

@@ -11,8 +11,9 @@ PyPI `indextts2-cli==1.0.2`, pinned in requirements-indextts.txt).
   fp32, override INDEXTTS_PRECISION); torch threads = the vCPUs this process may use, denormals flushed
   (FACTS: s2mel 33 s instead of 101 s).
 - Cold load: no random initialisation, checkpoints mmap'd, reduced-precision layers built straight from
-  the files; w2v-bert (only needed to compute a new voice's conditioning, 2.3 GB in fp32) loads on first
-  use, like the Qwen emotion model. The conditioning encoders' outputs are memoized per voice.
+  the files (never a view of them: it would keep the whole file resident), the heap trimmed after;
+  w2v-bert (only needed to compute a new voice's conditioning, 2.3 GB in fp32) loads on first use, like
+  the Qwen emotion model. The conditioning encoders' outputs are memoized per voice.
 - Profiles: `quality` = the official defaults (3 beams, 25 diffusion steps, CFG 0.7). `fast` =
   1 beam (a generation kwarg) and fewer diffusion steps without CFG. infer_v2 hard-codes
   `diffusion_steps = 25` and `inference_cfg_rate = 0.7` inside `infer_generator`; the narrowest hook
@@ -43,7 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tts_core.engines import Deadline, EngineAudio
+from tts_core.engines import Deadline, EngineAudio, allocator
 from tts_core.engines import indextts_precision as precision
 from tts_core.errors import (
     EngineError,
@@ -235,6 +236,7 @@ class IndexTtsEngine:
             # broken install: none of them is cured by a retry on this container.
             raise ModelUnavailableError(f"IndexTTS-2 could not be loaded: {type(exc).__name__}: {exc}") from exc
         self._install_hooks(model)
+        allocator.release_free_memory()
         self.precision_report = report
         return model
 

@@ -86,7 +86,9 @@ def packed_linear_class() -> type:
                 self.out_features, self.in_features = int(weight.shape[0]), int(weight.shape[1])
                 self.precision = precision
                 bf16 = torch.bfloat16
-                self.bias = None if bias is None else bias.detach().to(bf16 if precision == "bf16" else torch.float32)
+                # A copy, never a view: a view of an mmap'd checkpoint keeps the whole file resident.
+                self.bias = None if bias is None else bias.detach().to(bf16 if precision == "bf16" else torch.float32,
+                                                                       copy=True)
                 if precision == "bf16":
                     # Pre-packed for oneDNN's bf16 GEMM; M=1 (a decoding step) is the case that matters.
                     self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(bf16).contiguous(), 1)
