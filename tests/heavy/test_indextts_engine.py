@@ -261,6 +261,17 @@ def test_unknown_precision_is_model_unavailable(s3: None, tiny_model: Path, tmp_
         engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
 
 
+def test_loading_does_not_import_scikit_learn(tiny_model: Path) -> None:
+    """The inference code's transformers import would pull scikit-learn (0.7 s of each cold start)."""
+    code = ("import sys; from pathlib import Path; from tts_core.engines.indextts import IndexTtsEngine, "
+            "IndexTtsSettings; IndexTtsEngine(IndexTtsSettings(model_dir=Path(sys.argv[1]))).load(); "
+            "print('sklearn' in sys.modules, 'indextts.infer_v2' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_model / "checkpoints")], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["False", "True"]
+
+
 def _mapped_ranges(path: Path) -> list[tuple[int, int]]:
     """Address ranges where this process maps `path` (Linux)."""
     ranges = []
