@@ -290,7 +290,7 @@ def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: P
     import torch
 
     from tts_core.audio import read_wav, wav_info
-    from tts_core.engines.indextts_precision import packed_linear_class
+    from tts_core.engines.indextts_precision import packed_conv1d_class, packed_linear_class
 
     engine = fp32_engine if precision == "fp32" else IndexTtsEngine(
         _settings(tiny_model / "checkpoints", tmp_path, precision=precision))
@@ -310,7 +310,8 @@ def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: P
     if precision == "fp32":
         assert packed == {} and report["gpt_packed_layers"] == 0
         return
-    assert report["gpt_packed_layers"] == len(packed) > 0 and report["s2mel_packed_layers"] > 0
+    assert report["gpt_packed_layers"] == len(packed) > 0
+    assert (report["s2mel_packed_layers"] > 0) == (report["secondary_precision"] != "fp32")
     # No packed tensor is a view of the mmap'd checkpoint: one would keep the whole file resident.
     mapped = _mapped_ranges(tiny_model / "checkpoints" / "gpt.pth")
     for name, layer in packed.items():
@@ -318,9 +319,13 @@ def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: P
             assert tensor is None or not any(lo <= tensor.data_ptr() < hi for lo, hi in mapped), name
     gpt = torch.load(tiny_model / "checkpoints" / "gpt.pth", map_location="cpu")
     for name in ("gpt.h.0.mlp.c_fc", "mel_head", "emo_layer"):
+        # int8 is for the decoder only; beside it the CPU's secondary format (bf16 with bf16 instructions)
+        expected = precision if name != "emo_layer" else report["secondary_precision"]
+        if expected == "fp32":
+            assert name not in packed
+            continue
         layer = packed[name]
-        expected = layer.precision == precision if name != "emo_layer" else layer.precision == "bf16"
-        assert expected, (name, layer.precision)
+        assert layer.precision == expected, (name, layer.precision)
         weight = gpt[f"{name}.weight"].float()
         weight = weight if name in ("mel_head", "emo_layer") else weight.t()  # GPT-2 Conv1D is (in, out)
         with torch.no_grad():
@@ -328,6 +333,23 @@ def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: P
             probed = (layer(eye) - layer(torch.zeros(1, layer.in_features))).t()
         err = float((probed - weight).abs().max() / weight.abs().max())
         assert err < (0.02 if layer.precision == "bf16" else 0.03), (name, err)
+
+    # Convolutions (s2mel's DiT and length regulator, BigVGAN's dense ones) in bf16 where the secondary
+    # format is bf16: each reproduces the fp32 engine's layer, weight norm folded.
+    reference = fp32_engine.load()
+    convs = 0
+    for part in ("s2mel", "bigvgan"):
+        fp32_layers = dict(getattr(reference, part).named_modules())
+        for name, conv in getattr(model, part).named_modules():
+            if isinstance(conv, packed_conv1d_class()):
+                convs += 1
+                x = torch.randn(1, conv.in_channels, 40)
+                with torch.no_grad():
+                    want, got = fp32_layers[name](x), conv(x)
+                assert got.dtype == torch.float32 and got.shape == want.shape, name
+                assert float((got - want).abs().max() / want.abs().max()) < 0.03, name
+    assert convs == report["s2mel_packed_convs"] + report["vocoder_packed_convs"]
+    assert (convs > 0) == (report["secondary_precision"] == "bf16")
 
 
 def test_reduced_precision_checkpoint_missing_a_key_is_model_unavailable(s3: None, tiny_model: Path,

@@ -236,8 +236,11 @@ class IndexTtsEngine:
                              if settings.lazy_emotion_model else infer_v2.QwenEmotion):
                 model = infer_v2.IndexTTS2(cfg_path=str(config_path), model_dir=str(settings.model_dir),
                                            use_fp16=False, device="cpu")
-            # s2mel's DiT and length regulator: compute-bound GEMMs (weight-normed layers stay fp32).
+            # s2mel's DiT and length regulator: compute-bound GEMMs and convolutions.
             report["s2mel_packed_layers"] = len(precision.pack_linears(model.s2mel, secondary))
+            report["s2mel_packed_convs"] = precision.pack_convs(model.s2mel, secondary)
+            # BigVGAN: its dense convolutions (the anti-aliasing filters are depthwise and stay fp32).
+            report["vocoder_packed_convs"] = precision.pack_convs(model.bigvgan, secondary)
         except MemoryError as exc:
             raise EngineError("out of memory while loading IndexTTS-2") from exc
         except ModelUnavailableError:

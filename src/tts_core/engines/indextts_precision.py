@@ -133,6 +133,59 @@ def packed_linear_class() -> type:
 
 
 _PackedLinear: type | None = None
+_PackedConv1d: type | None = None
+
+
+def packed_conv1d_class() -> type:
+    """Defined on first use, like PackedLinear."""
+    global _PackedConv1d
+    if _PackedConv1d is None:
+        torch = _torch()
+
+        class PackedConv1d(torch.nn.Module):  # type: ignore[misc,name-defined]
+            """A Conv1d computed in bf16 (oneDNN); input and output keep the caller's dtype."""
+
+            def __init__(self, conv: Any) -> None:
+                super().__init__()
+                bf16 = torch.bfloat16
+                self.weight = conv.weight.detach().to(bf16, copy=True)
+                self.bias = None if conv.bias is None else conv.bias.detach().to(bf16, copy=True)
+                # What the callers read besides calling it (s2mel's SConv1d pads from kernel_size, stride...).
+                for attr in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups"):
+                    setattr(self, attr, getattr(conv, attr))
+
+            def forward(self, x: Any) -> Any:
+                y = torch.nn.functional.conv1d(x.to(torch.bfloat16), self.weight, self.bias, self.stride,
+                                               self.padding, self.dilation, self.groups)
+                return y.to(x.dtype)
+
+            def extra_repr(self) -> str:
+                return f"{tuple(self.weight.shape)}, bf16"
+
+        _PackedConv1d = PackedConv1d
+    return _PackedConv1d
+
+
+def pack_convs(root: Any, precision: Precision) -> int:
+    """Replace the dense zero-padded Conv1d layers under `root` by bf16 ones (weight norm folded first:
+    recomputing it at every call is wasted work at inference). Compute-bound convolutions run 2-3x
+    faster in bf16 on a CPU with bf16 instructions; fp32 and int8 leave them alone. Returns how many."""
+    if precision != "bf16":
+        return 0
+    torch = _torch()
+    packed_cls = packed_conv1d_class()
+    count = 0
+    for name, module in list(root.named_modules()):
+        if type(module) is not torch.nn.Conv1d or not name or module.padding_mode != "zeros" or module.groups != 1:
+            continue
+        if any(type(hook).__name__ == "WeightNorm" for hook in module._forward_pre_hooks.values()):
+            torch.nn.utils.remove_weight_norm(module)
+        if module._forward_pre_hooks or getattr(module, "parametrizations", None):
+            continue  # some other reparametrisation: leave it computing its own weight
+        parent_name, _, child = name.rpartition(".")
+        setattr(root.get_submodule(parent_name) if parent_name else root, child, packed_cls(module))
+        count += 1
+    return count
 
 
 def _linear_weight(module: Any) -> tuple[str, bool] | None:
