@@ -150,8 +150,9 @@ def probing(s: LocalStack, interval_s: float) -> Iterator[list[str]]:
 
 
 def part_availability(runs: int, in_flight: int = 12, mixes: list[int] | None = None) -> None:
-    say(f"\n## availability ({runs} requests per cell and seed, seeds {', '.join(map(str, SEEDS))} (fault stream "
-        f"seed*100 + mix*10 + route), {in_flight} in flight; non-retryable random failures; last resort off)")
+    say(f"\n## availability ({runs} requests per cell and seed, seeds {', '.join(map(str, SEEDS))} (a fault stream "
+        f"per engine, seeded by seed*100 + mix*10 + route and the engine's name), {in_flight} in flight; "
+        "non-retryable random failures; last resort off)")
     say("route state: auto = breaker live (passive signal, threshold 3, a probe every second, cool-down 2-8 s); "
         "primary / fallback = forced by the operator's override")
     say(f"{'p':>5}{'q':>6}{'route':>10}{'seed':>6}{'n':>6}{'expected':>10}{'measured':>10}{'std err':>9}"
@@ -165,8 +166,9 @@ def part_availability(runs: int, in_flight: int = 12, mixes: list[int] | None = 
         for state, route in enumerate(ROUTE_STATES):
             pooled: list[SynthesisResult | None] = []
             for seed in SEEDS:
-                # A stream of its own per cell: with one seed for every cell, one unlucky stretch of draws
-                # (seed 7's first 200 draws fall under 0.3 36 % of the time) would repeat in all of them.
+                # Streams of their own per cell (and per engine: tts_local.faults): with one seed for every
+                # cell, one unlucky stretch of draws would repeat in all of them. A seed fixes the values
+                # drawn, so re-running a cell repeats its luck: more evidence needs more seeds.
                 os.environ["TTS_LOCAL_FAULTS_SEED"] = str(seed * 100 + mix * 10 + state)
                 with stack(f"primary=chaos:{p},fallback=chaos:{q}", LastResortEnabled="false",
                            PrimaryTimeoutSeconds="60", **breaker) as s:
@@ -191,11 +193,13 @@ def _availability_row(p: float, q: float, route: str, seed: str, results: list[S
     expected = 1 - p * q
     std_err = (expected * (1 - expected) / n) ** 0.5  # binomial: how far chance alone moves it
     margin = (len(ok) / n - expected) / std_err
-    # A failure the mix explains: each engine tried once, each answering the injected ENGINE_ERROR.
+    # Invocations Lambda refused (reserved concurrency; retried) never ran, so they drew no fault.
+    ran = {id(r): [a for a in r.attempts if a.code != "LAMBDA_THROTTLED"] for r in results if r is not None}
+    # A failure the mix explains: each engine ran once, each answering the injected ENGINE_ERROR.
     other = sum(1 for r in results if r is None or (r.status != "succeeded" and sorted(
-        (a.engine, a.code) for a in r.attempts) != [("fallback", "ENGINE_ERROR"), ("primary", "ENGINE_ERROR")]))
-    # The fault rates the injector really drew in this cell (failed attempts / attempts, per engine).
-    seen = {e: [a.code is not None for r in results if r is not None for a in r.attempts if a.engine == e]
+        (a.engine, a.code) for a in ran[id(r)]) != [("fallback", "ENGINE_ERROR"), ("primary", "ENGINE_ERROR")]))
+    # The fault rates the injector really drew for the requests (failed / run attempts, per engine).
+    seen = {e: [a.code is not None for attempts in ran.values() for a in attempts if a.engine == e]
             for e in ("primary", "fallback")}
     rate = {e: sum(v) / max(1, len(v)) for e, v in seen.items()}
     say(f"{p:>5.1f}{q:>6.1f}{route:>10}{seed:>6}{n:>6}{expected:>10.3f}{len(ok) / n:>10.3f}{std_err:>9.3f}"

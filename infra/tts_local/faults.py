@@ -25,7 +25,8 @@ KINDS = {
     "unavailable": "the engine cannot be reached (retryable EngineUnavailableError)",
     "flaky:N": "the first N invocations fail with EngineUnavailableError, then it works",
     "intermittent": "every other invocation fails with EngineUnavailableError",
-    "chaos:P": "each invocation fails for good (EngineError) with probability P (seeded by TTS_LOCAL_FAULTS_SEED)",
+    "chaos:P": "each invocation fails for good (EngineError) with probability P (a random stream per target, "
+               "seeded by TTS_LOCAL_FAULTS_SEED and the target)",
     "lambda-throttle": "the Lambda service refuses the invocation (Lambda.TooManyRequestsException)",
 }
 
@@ -71,14 +72,26 @@ def active(target: str) -> list[Fault]:
 
 
 class InvocationCounter:
-    """Counts invocations per target (flaky and intermittent faults depend on it)."""
+    """Counts invocations per target (flaky and intermittent faults depend on it) and gives each target a
+    random stream of its own (chaos faults), seeded from TTS_LOCAL_FAULTS_SEED and the target's name: a
+    target's draws never depend on how its invocations interleave with other targets', and one unlucky
+    stretch of a stream never hits two targets at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: str | None = None) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
-        self.random = random.Random(int(os.environ.get(SEED_ENV_VAR, "0")))
+        self._seed = os.environ.get(SEED_ENV_VAR, "0") if seed is None else seed
+        self._streams: dict[str, random.Random] = {}
 
     def next(self, target: str) -> int:
         with self._lock:
             self._counts[target] = self._counts.get(target, 0) + 1
             return self._counts[target]
+
+    def draw(self, target: str) -> float:
+        """The target's next uniform draw in [0, 1)."""
+        with self._lock:
+            if target not in self._streams:
+                # A string seed is hashed (SHA-512), so neighbouring seeds and names give unrelated streams.
+                self._streams[target] = random.Random(f"{self._seed}/{target}")
+            return self._streams[target].random()

@@ -499,7 +499,7 @@ class LocalStack:
                     return ("EngineUnavailableError", f"{message} (call {count} of {int(fault.arg)})")
                 case "intermittent" if count % 2 == 1:
                     return ("EngineUnavailableError", f"{message} (call {count})")
-                case "chaos" if self._counter.random.random() < fault.arg:
+                case "chaos" if self._counter.draw(fn.short_name) < fault.arg:
                     return ("EngineError", f"{message} (call {count})")
                 case "lambda-throttle":
                     raise JsonRESTError("TooManyRequestsException", "Rate exceeded (injected)")
