@@ -556,6 +556,21 @@ def test_missing_hub_file_is_model_unavailable_without_network(s3: None, tiny_mo
     assert net_attempts == []
 
 
+def test_the_weights_prefetched_are_the_files_a_load_reads(engine: IndexTtsEngine, tiny_model: Path) -> None:
+    """What the engine asks the kernel to read ahead: every weight file but w2v-bert's while it is lazy."""
+    from tts_core.engines.indextts import SEMANTIC_WEIGHTS, _weight_files
+
+    engine.load()  # the hub cache's location is set up by a load
+    checkpoints = tiny_model / "checkpoints"
+    lazy = _weight_files(checkpoints, checkpoints / "config.yaml", True)
+    eager = _weight_files(checkpoints, checkpoints / "config.yaml", False)
+    assert {"gpt.pth", "s2mel.pth", "bpe.model", "bigvgan_generator.pt", "campplus_cn_common.bin"} <= {
+        p.name for p in lazy}
+    semantic = [p for p in eager if "w2v-bert" in str(p) and p.name == SEMANTIC_WEIGHTS[1]]
+    assert len(semantic) == 1 and semantic[0] not in lazy and set(lazy) < set(eager)
+    assert all(p.is_file() for p in eager)
+
+
 def test_unregistered_voice_is_model_unavailable(engine: IndexTtsEngine) -> None:
     with pytest.raises(ModelUnavailableError, match="en-male"):
         engine.synthesize(SynthesisRequest(text=TEXT, voice="en-male"), Deadline.in_seconds(300))
