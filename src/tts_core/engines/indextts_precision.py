@@ -8,6 +8,8 @@
 - `int8` where the CPU has VNNI but no bf16: the decoder and the mel head hold int8 weights with one
   fp32 scale per output channel (weight-only; activations stay 16-bit floats), a quarter of the bytes.
 - `fp32` otherwise: the inference code's own modules, untouched.
+- Beside the decoder, the compute-bound layers use the secondary format (bf16 where the CPU has it):
+  linears as above, and the dense Conv1d layers of s2mel and BigVGAN (PackedConv1d).
 
 Activations, norms, attention, the KV cache and everything outside the replaced layers stay fp32:
 each replaced layer takes and returns the caller's dtype. The env var INDEXTTS_PRECISION (or
