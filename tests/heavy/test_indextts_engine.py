@@ -557,8 +557,9 @@ def test_missing_hub_file_is_model_unavailable_without_network(s3: None, tiny_mo
 
 
 def test_the_weights_prefetched_are_the_files_a_load_reads(engine: IndexTtsEngine, tiny_model: Path) -> None:
-    """What the engine asks the kernel to read ahead: every weight file but w2v-bert's while it is lazy."""
-    from tts_core.engines.indextts import SEMANTIC_WEIGHTS, _weight_files
+    """What the engine asks the kernel to read ahead: the largest native libraries, then every weight file
+    but w2v-bert's while it is lazy."""
+    from tts_core.engines.indextts import SEMANTIC_WEIGHTS, _native_libraries, _weight_files
 
     engine.load()  # the hub cache's location is set up by a load
     checkpoints = tiny_model / "checkpoints"
@@ -569,6 +570,8 @@ def test_the_weights_prefetched_are_the_files_a_load_reads(engine: IndexTtsEngin
     semantic = [p for p in eager if "w2v-bert" in str(p) and p.name == SEMANTIC_WEIGHTS[1]]
     assert len(semantic) == 1 and semantic[0] not in lazy and set(lazy) < set(eager)
     assert all(p.is_file() for p in eager)
+    libraries = _native_libraries()  # read ahead before the weights, as the imports map them first
+    assert libraries[0].name == "libtorch_cpu.so" and all(p.is_file() for p in libraries)
 
 
 def test_unregistered_voice_is_model_unavailable(engine: IndexTtsEngine) -> None:
