@@ -103,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-mel-tokens", type=int, default=50)
     parser.add_argument("--text", default="今天天气很好。")
+    parser.add_argument("--repeat", type=int, default=3, help="cold and warm runs, alternately")
     args = parser.parse_args()
     from moto.server import ThreadedMotoServer
 
@@ -132,10 +133,19 @@ def main() -> None:
         print(f"image {tag}: {sum(s for _, s in sizes) / 1e9:.2f} GB; load: {os.getloadavg()}; "
               f"flags: {cpu_flags()}", flush=True)
         prepare = {"prepare_voice": event["request"]["voice"]}
-        for run, body in (("prepare", prepare), ("cold", event), ("warm", event)):
+        results = []
+        for run, body in [("prepare", prepare)] + [("cold", event), ("warm", event)] * args.repeat:
             wait_for_memory(10)
             result = one_run(tag, env, body, logs / f"bench-image-{run}.log", run)
+            results.append(result)
             print(json.dumps(result | {"loadavg": [round(x, 2) for x in os.getloadavg()]}), flush=True)
+        print("\n| run | init | model load | inference | process start to first answer |\n|---|---:|---:|---:|---:|")
+        for r in results:
+            print(f"| {r['run']} | {r['init_s']} s | {r['load_s']} s | {r.get('infer_s', '-')} s | "
+                  f"{r['first_answer_s']} s |")
+        for run in ("cold", "warm"):
+            times = sorted(r["first_answer_s"] for r in results if r["run"] == run)
+            print(f"{run}: median {times[len(times) // 2]} s of {len(times)} (min {times[0]} s, max {times[-1]} s)")
     finally:
         aws.reset_clients()
         server.stop()
