@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tts_core.platform import aws
+from tts_core.platform import aws, page_cache
 from tts_core.voices import registry as voice_registry
 from tts_local import images
 from tts_local.template import function_environment
@@ -42,19 +42,8 @@ BUCKET = "bench-image-audio"
 
 def evict(root: Path) -> int:
     """Drop the page cache of every file under root (clean pages only; nothing else is touched)."""
-    count = 0
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                count += 1
-            finally:
-                os.close(fd)
-    return count
+    return page_cache.advise((path for path in root.rglob("*") if path.is_file() and not path.is_symlink()),
+                             os.POSIX_FADV_DONTNEED)
 
 
 def engine_figures(log: Path) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from tts_core.errors import (
     quoted,
 )
 from tts_core.models import SynthesisRequest
+from tts_core.platform import page_cache
 from tts_core.platform.observability import logger
 from tts_core.voices.catalogue import is_catalogue_voice
 
@@ -209,8 +210,9 @@ class IndexTtsEngine:
         prepare_environment(settings)
         # The kernel reads the largest libraries and the weights in the background while the imports below
         # run (~4 s): on a cold page cache (every Lambda cold start) the load waits for the disk far less.
-        threading.Thread(target=_prefetch, args=(_native_libraries() + _weight_files(
-            settings.model_dir, config_path, settings.lazy_semantic_model),), name="prefetch", daemon=True).start()
+        files = _native_libraries() + _weight_files(settings.model_dir, config_path, settings.lazy_semantic_model)
+        threading.Thread(target=page_cache.advise, args=(files, os.POSIX_FADV_WILLNEED), name="prefetch",
+                         daemon=True).start()
         try:
             import torch
 
@@ -558,21 +560,6 @@ def _native_libraries() -> list[Path]:
     site = Path(next(iter(spec.submodule_search_locations))).parent
     return sorted((path for folder in _NATIVE_LIBRARY_DIRS for path in (site / folder).glob("*.so*")),
                   key=lambda path: -path.stat().st_size)
-
-
-def _prefetch(paths: list[Path]) -> None:
-    """posix_fadvise(WILLNEED) on each file: the kernel starts reading it into the page cache."""
-    for path in paths:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
 
 
 @contextmanager
