@@ -297,14 +297,15 @@ def goals(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, Any
     decode_floor = row["decode_steps"] * kernel / 1000
     line("fast RTF <= 3.0", row["rtf"] <= 3.0, f"{row['rtf']} (GPT {row['gpt_s']} s, s2mel {row['s2mel_s']} s, "
          f"vocoder {row['vocoder_s']} s, prompt {row['prompt_s']} s, other {row['other_s']} s)",
-         f"RTF 3 is {3 * row['audio_s']:.1f} s for this audio; even with every decoding step at its linears' "
-         f"measured time ({decode_floor:.1f} s instead of {row['decode_s']} s) the stages would take "
-         f"{row['total_s'] - row['decode_s'] + decode_floor:.1f} s: s2mel ({row['diffusion_steps']} diffusion "
-         f"steps over the prompt's and the new mel frames) and the vocoder are compute-bound")
+         f"{row['total_s'] - 3 * row['audio_s']:.2f} s over RTF 3 ({3 * row['audio_s']:.1f} s for this audio); the "
+         f"decoding steps spend {row['decode_s'] - decode_floor:.2f} s outside their linears (attention, KV cache, "
+         f"norms, Python), and s2mel ({row['diffusion_steps']} diffusion steps over the prompt's and the new mel "
+         f"frames, {row['s2mel_s']} s) and the vocoder ({row['vocoder_s']} s) are compute-bound")
     line("GPT decode >= 80 % of its format's bandwidth bound", efficiency[key] >= 0.8,
          f"{100 * efficiency[key]:.0f} %",
          f"the decoder's linears alone read at {r['precision']['gpt_decoder_bytes'] / kernel / 1e6:.1f} GB/s "
-         f"({kernel} ms); the other {step - kernel:.1f} ms of each {step} ms step are attention, the KV cache, "
+         f"({kernel} ms, {100 * efficiency[key] * step / kernel:.0f} % of the bound: the kernels' own limit); "
+         f"the other {step - kernel:.1f} ms of each {step} ms step are attention, the KV cache, "
          f"norms and Python, which do not shrink with the weights' bytes")
     line("cold load <= 10 s", load <= 10, f"{load:.1f} s (import {r['import_s']} s)",
          f"importing torch, transformers and the inference code takes {r['import_s']} s before any weight is "
