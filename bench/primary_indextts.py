@@ -2,7 +2,7 @@
 FULL architecture, plus the fidelity of each precision against fp32 (bench/primary_fidelity.py).
 
     .venv-indextts/bin/python bench/primary_indextts.py [--precisions fp32 bf16 int8] [--threads 2 1]
-        [--max-mel-tokens 100] [--no-fidelity] [--size full|tiny]
+        [--max-mel-tokens 100] [--no-fidelity] [--fidelity-tokens 400] [--size full|tiny]
 
 Random weights never emit the GPT stop token, so every run decodes exactly --max-mel-tokens codes
 (100 codes = 172 mel frames = 2.0 s of audio) and runs are comparable. Speed is the architecture's, not
@@ -266,8 +266,8 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, An
     if fidelity_rows:
         from primary_fidelity import table
 
-        print("\nfidelity against fp32 (bench/primary_fidelity.py, random weights of the full architecture: "
-              "NOT the real distribution):")
+        print(f"\nfidelity against fp32 (bench/primary_fidelity.py, {args.fidelity_tokens} GPT codes, random weights "
+              "of the full architecture: NOT the real distribution):")
         print(table(fidelity_rows))
 
     goals(args, results, fast, efficiency)
@@ -333,6 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-quality", dest="quality_runs", action="store_false",
                         help="skip the quality-profile runs (they take longest)")
     parser.add_argument("--no-fidelity", dest="fidelity", action="store_false")
+    parser.add_argument("--fidelity-tokens", type=int, default=400,
+                        help="GPT codes of the fidelity comparison (top-1 agreement over 100 moves by 2-3 points)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
@@ -359,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
         from primary_fidelity import default_model, fidelity
 
         model_dir, hf_cache, prompt = default_model()
-        fidelity_rows = fidelity(model_dir, hf_cache, prompt=prompt, tokens=args.max_mel_tokens,
+        fidelity_rows = fidelity(model_dir, hf_cache, prompt=prompt, tokens=args.fidelity_tokens,
                                  threads=max(args.threads))
     report(args, results, fidelity_rows, time.perf_counter() - started)
 
