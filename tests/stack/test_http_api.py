@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from http_client import call
 
 from tts_core.audio import read_wav
 from tts_core.platform import storage
@@ -54,15 +55,6 @@ def fetch(server: ApiServer, method: str, path: str, headers: dict[str, str] | N
         return error.code, dict(error.headers.items()), error.read()
 
 
-def call(server: ApiServer, method: str, path: str, body: bytes | None = None,
-         content_type: str = "application/json", headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    sent = ({"Content-Type": content_type} if body is not None else {}) | (headers or {})
-    request = urllib.request.Request(server.url + path, data=body, method=method, headers=sent)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def executions(stack) -> int:

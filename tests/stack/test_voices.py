@@ -19,6 +19,7 @@ import boto3
 import numpy as np
 import pytest
 import soundfile as sf
+from http_client import call
 
 from tts_core.audio import read_wav, wav_info
 from tts_core.pipeline.uploads import output_name
@@ -340,18 +341,9 @@ def test_built_in_voices_cannot_be_deleted(local_stack) -> None:
 
 
 def test_the_local_front_passes_the_callers_key_id_as_api_gateway_does(local_stack) -> None:
-    import urllib.error
-    import urllib.request
-
-    def http(server: ApiServer, method: str, path: str, key: str | None, body: Any = None) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"} | ({"x-api-key": key} if key else {})
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+    def http(server: ApiServer, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
+        return call(server, method, path, None if body is None else json.dumps(body).encode(),
+                    headers={"x-api-key": key})
 
     with local_stack(engines=engines()) as stack:
         server = ApiServer(stack, port=0, api_key=["secret-a", "secret-b"])

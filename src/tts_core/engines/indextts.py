@@ -38,7 +38,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +46,7 @@ import numpy as np
 
 from tts_core.engines import Deadline, EngineAudio, allocator
 from tts_core.engines import indextts_precision as precision
+from tts_core.engines.indextts_precision import patched_attr
 from tts_core.errors import (
     EngineError,
     EngineTimeoutError,
@@ -235,11 +235,11 @@ class IndexTtsEngine:
             _semantic_model(secondary, infer_v2.build_semantic_model)
         try:
             with precision.fast_construction(), \
-                    _patched(infer_v2, "load_checkpoint", precision.gpt_loader(chosen, secondary, report)), \
-                    _patched(infer_v2, "build_semantic_model", semantic), \
-                    _patched(infer_v2, "load_checkpoint2", _checked_s2mel_loader(infer_v2.load_checkpoint2)), \
-                    _patched(infer_v2, "QwenEmotion", _lazy(infer_v2.QwenEmotion)
-                             if settings.lazy_emotion_model else infer_v2.QwenEmotion):
+                    patched_attr(infer_v2, "load_checkpoint", precision.gpt_loader(chosen, secondary, report)), \
+                    patched_attr(infer_v2, "build_semantic_model", semantic), \
+                    patched_attr(infer_v2, "load_checkpoint2", _checked_s2mel_loader(infer_v2.load_checkpoint2)), \
+                    patched_attr(infer_v2, "QwenEmotion", _lazy(infer_v2.QwenEmotion)
+                                 if settings.lazy_emotion_model else infer_v2.QwenEmotion):
                 model = infer_v2.IndexTTS2(cfg_path=str(config_path), model_dir=str(settings.model_dir),
                                            use_fp16=False, device="cpu")
             # s2mel's DiT and length regulator: compute-bound GEMMs and convolutions.
@@ -560,17 +560,6 @@ def _native_libraries() -> list[Path]:
     site = Path(next(iter(spec.submodule_search_locations))).parent
     return sorted((path for folder in _NATIVE_LIBRARY_DIRS for path in (site / folder).glob("*.so*")),
                   key=lambda path: -path.stat().st_size)
-
-
-@contextmanager
-def _patched(module: Any, name: str, value: Any) -> Iterator[None]:
-    """Replace a module global for the duration of the model's construction only."""
-    original = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
 
 
 def _checked_s2mel_loader(load: Callable[..., Any]) -> Callable[..., Any]:

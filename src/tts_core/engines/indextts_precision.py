@@ -183,10 +183,14 @@ def pack_convs(root: Any, precision: Precision) -> int:
             torch.nn.utils.remove_weight_norm(module)
         if module._forward_pre_hooks or getattr(module, "parametrizations", None):
             continue  # some other reparametrisation: leave it computing its own weight
-        parent_name, _, child = name.rpartition(".")
-        setattr(root.get_submodule(parent_name) if parent_name else root, child, packed_cls(module))
+        _replace_submodule(root, name, packed_cls(module))
         count += 1
     return count
+
+
+def _replace_submodule(root: Any, name: str, module: Any) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent_name) if parent_name else root, child, module)
 
 
 def _linear_weight(module: Any) -> tuple[str, bool] | None:
@@ -225,8 +229,7 @@ def pack_linears(root: Any, precision: Precision, *, only: Callable[[str], bool]
         if kind[1]:
             weight = weight.t()
         packed = packed_cls(weight, bias, precision)
-        parent_name, _, child = name.rpartition(".")
-        setattr(root.get_submodule(parent_name) if parent_name else root, child, packed)
+        _replace_submodule(root, name, packed)
         done[key] = packed.nbytes()
     return done
 
@@ -289,13 +292,14 @@ def fast_construction() -> Iterator[None]:
                                                "_no_grad_trunc_normal_")),
                              (torch.Tensor, ("normal_", "uniform_"))):
             for name in names:
-                stack.enter_context(_patched_attr(owner, name, skip))
-        stack.enter_context(_patched_attr(torch, "load", mapped_load))
+                stack.enter_context(patched_attr(owner, name, skip))
+        stack.enter_context(patched_attr(torch, "load", mapped_load))
         yield
 
 
 @contextmanager
-def _patched_attr(owner: Any, name: str, value: Any) -> Iterator[None]:
+def patched_attr(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """owner.name = value inside the block only (a module global, a class attribute)."""
     original = getattr(owner, name)
     setattr(owner, name, value)
     try:
