@@ -38,7 +38,7 @@ import tts_core.engines.sambert as sambert
 s = time.perf_counter()
 import dashscope.audio.tts
 t["import dashscope.audio.tts"] = time.perf_counter() - s
-from tts_core.engines import Deadline
+from tts_core.deadline import Deadline
 from tts_core.models import SynthesisRequest
 s = time.perf_counter()
 engine = sambert.SambertEngine(lambda refresh=False: "bench-key", url)

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from tts_core.models import SynthesisRequest
-from tts_core.pipeline.segmentation import segment
+from tts_core.segmentation import segment
 from tts_local.doubles import ToneEngine
 from tts_local.stack import LocalStack
 

@@ -47,7 +47,7 @@ os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS
 from moto import mock_aws
 from tts_core.platform import aws
 from tts_core.voices import registry as voice_registry
-from tts_core.engines import Deadline
+from tts_core.deadline import Deadline
 from tts_core.engines.indextts import IndexTtsEngine, IndexTtsSettings, prepare_environment
 from tts_core.models import SynthesisRequest
 from tts_local.tiny_indextts import write_prompt_wav

@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tts_core import config
-from tts_core.config import ProbeSettings
+from tts_core.platform import config
+from tts_core.platform.config import ProbeSettings
 from tts_core.platform.observability import logger
 from tts_core.routing import signals as routing
 from tts_core.routing.route_store import RouteStore

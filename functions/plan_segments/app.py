@@ -4,9 +4,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tts_core import config
-from tts_core.config import PlanSettings
 from tts_core.pipeline import long_text
+from tts_core.platform import config
+from tts_core.platform.config import PlanSettings
 from tts_core.platform.observability import logger
 
 

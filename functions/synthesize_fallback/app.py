@@ -1,9 +1,9 @@
 """Step Functions task -> Sambert through DashScope, the fallback engine."""
 
-from tts_core import config
-from tts_core.config import FallbackSettings
 from tts_core.engines.sambert import SambertEngine
 from tts_core.pipeline.engine_task import engine_handler
+from tts_core.platform import config
+from tts_core.platform.config import FallbackSettings
 from tts_core.platform.secrets import SecretKeyProvider, no_key
 from tts_core.voices.directory import fallback_voice
 

@@ -1,19 +1,18 @@
 """CloudFormation custom resource (on deploy) or a direct invocation -> the voice bootstrap: every
-catalogue voice gets a primary reference recorded by the fallback engine (tts_core.voices.bootstrap)."""
+catalogue voice gets a primary reference recorded by the fallback engine (tts_core.pipeline.voice_bootstrap)."""
 
 from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tts_core import config
-from tts_core.config import BootstrapSettings
-from tts_core.engines import Deadline
+from tts_core.deadline import Deadline
 from tts_core.engines.sambert import SambertEngine
-from tts_core.platform import custom_resource
+from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
+from tts_core.platform import config, custom_resource
+from tts_core.platform.config import BootstrapSettings
 from tts_core.platform.observability import logger
 from tts_core.platform.secrets import SecretKeyProvider, no_key
-from tts_core.voices.bootstrap import BootstrapReport, bootstrap
 from tts_core.voices.prepare import remote_prepare
 
 ANSWER_MARGIN_MS = 60_000  # kept to answer CloudFormation before the function's own timeout

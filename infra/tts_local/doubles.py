@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from tts_core.engines import Deadline, EngineAudio
+from tts_core.deadline import Deadline
+from tts_core.engines import EngineAudio
 from tts_core.errors import TtsError
 from tts_core.models import SynthesisRequest
 from tts_core.voices import registry

@@ -29,15 +29,14 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 
-from tts_core import config
 from tts_core.engines import Engine
 from tts_core.engines.sambert import SambertEngine
 from tts_core.models import SynthesisRequest
 from tts_core.pipeline import jobs
 from tts_core.pipeline.engine_task import engine_handler
 from tts_core.pipeline.jobs import Job
-from tts_core.platform import aws
-from tts_core.voices.bootstrap import BootstrapReport, bootstrap
+from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
+from tts_core.platform import aws, config
 from tts_core.voices.prepare import remote_prepare
 from tts_local import faults
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type

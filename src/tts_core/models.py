@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tts_core.catalogue import DEFAULT_VOICE_ID, get_voice
 from tts_core.errors import InvalidInputError, NothingToSpeakError, TextTooLongError, quoted
-from tts_core.voices.catalogue import DEFAULT_VOICE_ID, get_voice
 
 SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
 MAX_REQUEST_BYTES = 256 * 1024  # an API body or an uploaded file

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from tts_core.config import EngineSettings
-from tts_core.engines import Deadline
+from tts_core.deadline import Deadline
 from tts_core.engines.indextts import OFFICIAL, IndexTtsEngine, IndexTtsSettings
 from tts_core.errors import EngineTimeoutError, InvalidInputError, ModelUnavailableError
 from tts_core.models import SynthesisRequest
 from tts_core.pipeline.engine_task import run_engine_task
 from tts_core.platform import aws, storage
+from tts_core.platform.config import EngineSettings
 
 pytestmark = pytest.mark.heavy
 
@@ -645,9 +645,9 @@ def test_a_voice_cloned_through_the_api_is_prepared_at_creation_and_spoken_by_th
 
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    from tts_core import config
     from tts_core.api import routes
     from tts_core.pipeline.engine_task import engine_handler
+    from tts_core.platform import config
     from tts_core.voices import registry as voice_registry
     from tts_local.tiny_indextts import write_prompt_wav
 

@@ -28,10 +28,10 @@ import boto3
 import pytest
 
 from tts_core.models import SynthesisRequest
-from tts_core.pipeline.segmentation import segment
 from tts_core.pipeline.uploads import MAX_NAME_CHARS
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
+from tts_core.segmentation import segment
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
 from tts_local.stack import LocalStack

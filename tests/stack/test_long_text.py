@@ -14,9 +14,9 @@ from tts_core.audio import read_pcm16, wav_info
 from tts_core.errors import EngineError, EngineUnavailableError
 from tts_core.models import SynthesisRequest
 from tts_core.pipeline import jobs
-from tts_core.pipeline.segmentation import segment
 from tts_core.platform import storage
 from tts_core.routing.route_store import RouteStore
+from tts_core.segmentation import segment
 from tts_local.doubles import ToneEngine
 
 pytestmark = pytest.mark.stack

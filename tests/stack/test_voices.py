@@ -22,10 +22,10 @@ import soundfile as sf
 from http_client import call
 
 from tts_core.audio import read_wav, wav_info
+from tts_core.catalogue import list_voices
 from tts_core.pipeline.uploads import output_name
 from tts_core.platform import storage
 from tts_core.voices import registry
-from tts_core.voices.catalogue import list_voices
 from tts_local.dashscope_server import DashScopeServer, _base_hz
 from tts_local.doubles import PreparingToneEngine, ToneEngine
 from tts_local.http_api import ApiServer, api_key_id

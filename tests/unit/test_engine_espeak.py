@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tts_core.engines import Deadline, EngineAudio, espeak
+from tts_core.deadline import Deadline
+from tts_core.engines import EngineAudio, espeak
 from tts_core.engines.espeak import EspeakEngine
 from tts_core.errors import EngineTimeoutError, VoiceNotFoundError
 from tts_core.models import SynthesisRequest

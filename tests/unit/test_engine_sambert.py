@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tts_core.engines import Deadline
+from tts_core.deadline import Deadline
 from tts_core.engines.sambert import (
     SAMBERT_MAX_CHARS,
     STYLES,

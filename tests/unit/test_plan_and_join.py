@@ -12,12 +12,12 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from tts_core.audio import AudioContract, read_pcm16
-from tts_core.config import JoinSettings, PlanSettings
 from tts_core.errors import EngineError
 from tts_core.models import EngineOutput, EngineTask, SynthesisRequest
 from tts_core.pipeline import jobs, long_text
-from tts_core.pipeline.segmentation import segment
 from tts_core.platform import aws, storage
+from tts_core.platform.config import JoinSettings, PlanSettings
+from tts_core.segmentation import segment
 
 BUCKET = "tts-unit"
 RATE = 22050

@@ -12,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from tts_core.engines import Deadline
+from tts_core.deadline import Deadline
 from tts_core.engines.sambert import SambertEngine
 from tts_core.errors import EngineNotConfiguredError, EngineUnavailableError
 from tts_core.models import SynthesisRequest

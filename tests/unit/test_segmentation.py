@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tts_core.pipeline.segmentation import (
+from tts_core.segmentation import (
     DEFAULT_SEGMENT_CHARS,
     LAMBDA_MAX_TIMEOUT_S,
     PRIMARY_BUDGET_S,
@@ -238,7 +238,7 @@ def test_given_stray_joiners_and_modifiers_when_finding_clusters_then_never_a_br
     # Conservative by design: it may keep together what UAX #29 separates (a stray leading ZWJ), never
     # the reverse. Checked on the helper because a cluster longer than the limit is cut on purpose.
     regex = pytest.importorskip("regex")
-    from tts_core.pipeline.segmentation import _is_grapheme_boundary
+    from tts_core.segmentation import _is_grapheme_boundary
 
     rng = random.Random(30)
     alphabet = [*CLUSTERS, "a", "中", " ", "\n", "\r", "\u200d", "\ufe0f", "\U0001F3FB", "🇫", "\u0301", "\u20e3"]

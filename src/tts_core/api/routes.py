@@ -24,7 +24,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupp
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel
 
-from tts_core import config
 from tts_core.api import openapi
 from tts_core.api.schemas import (
     AcceptedBody,
@@ -38,7 +37,7 @@ from tts_core.api.schemas import (
     VoiceReadiness,
     VoicesBody,
 )
-from tts_core.config import ApiSettings
+from tts_core.catalogue import Voice, catalogue_voice_for
 from tts_core.errors import (
     InvalidEncodingError,
     InvalidInputError,
@@ -52,12 +51,12 @@ from tts_core.errors import (
 from tts_core.models import MAX_REQUEST_BYTES, SynthesisRequest, check_limits, validation_message
 from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import Job
-from tts_core.platform import aws, storage
+from tts_core.platform import aws, config, storage
+from tts_core.platform.config import ApiSettings
 from tts_core.platform.observability import logger
 from tts_core.routing import signals as routing
 from tts_core.routing.route_store import RouteStore, RouteStoreError
 from tts_core.voices import directory, registry
-from tts_core.voices.catalogue import Voice, catalogue_voice_for
 from tts_core.voices.prepare import remote_prepare
 
 # A voice's recording travels base64-encoded in the JSON body: Lambda takes at most 6 MB per synchronous

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tts_core.catalogue import Gender, Language
 from tts_core.models import Attempt, SegmentPart
 from tts_core.pipeline.jobs import Progress
 from tts_core.routing.breaker import Route, RouteDocument
-from tts_core.voices.catalogue import Gender, Language
 
 
 class ErrorBody(BaseModel):

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tts_core.engines import Deadline, EngineAudio
+from tts_core.catalogue import Voice, get_voice
+from tts_core.deadline import Deadline
+from tts_core.engines import EngineAudio
 from tts_core.errors import EngineError, EngineNotConfiguredError, EngineTimeoutError
 from tts_core.models import SynthesisRequest
-from tts_core.voices.catalogue import Voice, get_voice
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2

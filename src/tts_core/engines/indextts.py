@@ -44,7 +44,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tts_core.engines import Deadline, EngineAudio, allocator
+from tts_core.catalogue import is_catalogue_voice
+from tts_core.deadline import Deadline
+from tts_core.engines import EngineAudio, allocator
 from tts_core.engines import indextts_precision as precision
 from tts_core.engines.indextts_precision import patched_attr
 from tts_core.errors import (
@@ -60,7 +62,6 @@ from tts_core.errors import (
 from tts_core.models import SynthesisRequest
 from tts_core.platform import page_cache
 from tts_core.platform.observability import logger
-from tts_core.voices.catalogue import is_catalogue_voice
 
 Profile = Literal["quality", "fast"]
 SAMPLE_RATE = 22050  # BigVGAN's rate; infer returns int16 at this rate

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_args
 import numpy as np
 
 from tts_core.audio import read_wav
-from tts_core.engines import Deadline, EngineAudio, run_with_deadline
+from tts_core.catalogue import Voice, get_voice
+from tts_core.deadline import Deadline, run_with_deadline
+from tts_core.engines import EngineAudio
 from tts_core.errors import (
     EngineAuthError,
     EngineError,
@@ -32,8 +34,7 @@ from tts_core.errors import (
     TtsError,
 )
 from tts_core.models import Style, SynthesisRequest
-from tts_core.pipeline.segmentation import segment
-from tts_core.voices.catalogue import Voice, get_voice
+from tts_core.segmentation import segment
 
 if TYPE_CHECKING:
     from dashscope.audio.tts import SpeechSynthesisResult

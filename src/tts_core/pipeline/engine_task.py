@@ -10,13 +10,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from tts_core import config
 from tts_core.audio import AudioContract, is_silent
-from tts_core.config import EngineSettings
-from tts_core.engines import Deadline, Engine
+from tts_core.deadline import Deadline
+from tts_core.engines import Engine
 from tts_core.errors import EngineError, InvalidInputError, SilentOutputError, TtsError
 from tts_core.models import EngineOutput, EngineTask
-from tts_core.platform import storage
+from tts_core.platform import config, storage
+from tts_core.platform.config import EngineSettings
 from tts_core.platform.observability import logger
 from tts_core.voices.prepare import PREPARE_KEY, run_prepare
 

@@ -16,11 +16,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tts_core.audio import AudioContract, join_pcm, read_pcm16
-from tts_core.config import JoinSettings, PlanSettings
 from tts_core.errors import EngineError, NotFoundError
 from tts_core.models import EngineOutput, Segment, SegmentPart, SynthesisRequest
-from tts_core.pipeline.segmentation import segment
 from tts_core.platform import storage
+from tts_core.platform.config import JoinSettings, PlanSettings
+from tts_core.segmentation import segment
 
 MIXED_ENGINES = "mixed"  # engine_used of an output whose segments came from more than one engine
 _READ_THREADS = 16  # S3 GETs of the segments in parallel: the join is bound by their latency

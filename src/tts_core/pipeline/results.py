@@ -9,11 +9,11 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
-from tts_core.config import ResultSettings
 from tts_core.models import Attempt, EngineOutput, SegmentPart, SynthesisRequest, SynthesisResult, UploadSource
 from tts_core.pipeline import cache, uploads
 from tts_core.pipeline.attempts import read_attempts
 from tts_core.platform import storage
+from tts_core.platform.config import ResultSettings
 from tts_core.platform.observability import logger, new_metrics
 from tts_core.routing import signals as routing
 from tts_core.routing.route_store import RouteStore

@@ -28,7 +28,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import AliasChoices, BaseModel, Field
 
-from tts_core.config import IngestSettings
+from tts_core.catalogue import get_voice
 from tts_core.errors import (
     EmptyUploadError,
     InvalidEncodingError,
@@ -43,9 +43,9 @@ from tts_core.errors import (
 from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, SynthesisResult, UploadSource, parse_request
 from tts_core.pipeline import jobs
 from tts_core.platform import storage
+from tts_core.platform.config import IngestSettings
 from tts_core.platform.observability import logger
 from tts_core.voices import directory
-from tts_core.voices.catalogue import get_voice
 
 MAX_NAME_CHARS = 200
 _KEPT = frozenset("._-")

@@ -13,11 +13,11 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict
 
-from tts_core.config import BreakerEnv, ProbeSettings
-from tts_core.engines import Deadline, run_with_deadline
+from tts_core.deadline import Deadline, run_with_deadline
 from tts_core.errors import EngineTimeoutError
 from tts_core.models import EngineTask, SynthesisRequest, SynthesisResult
 from tts_core.platform import aws
+from tts_core.platform.config import BreakerEnv, ProbeSettings
 from tts_core.platform.observability import logger, new_metrics
 from tts_core.routing import breaker
 from tts_core.routing.breaker import Route, RouteDocument, Transition
@@ -62,7 +62,8 @@ def run_probe(settings: ProbeSettings, store: RouteStore, clock: Clock = utc_now
         metrics.add_metric(name="ProbeLatencyMs", unit=MetricUnit.Milliseconds, value=latency_ms)
     metrics.flush_metrics()
     logger.info("probe measured the primary", extra={"ok": ok, "latency_ms": latency_ms, "reason": reason})
-    transition = store.update(lambda doc: breaker.on_probe(doc, ok, latency_ms, reason, clock(), settings.breaker()))
+    thresholds = breaker_settings(settings)
+    transition = store.update(lambda doc: breaker.on_probe(doc, ok, latency_ms, reason, clock(), thresholds))
     _report(transition)
     return transition.after
 
@@ -77,7 +78,7 @@ def record_request_failure(result: SynthesisResult, settings: BreakerEnv, store:
     if not codes or not codes[-1] or not breaker.counts_against_primary(codes[-1]):
         return None
     code = codes[-1]
-    transition = store.update(lambda doc: breaker.on_request_failure(doc, code, clock(), settings.breaker()))
+    transition = store.update(lambda doc: breaker.on_request_failure(doc, code, clock(), breaker_settings(settings)))
     _report(transition)
     return transition
 
@@ -123,3 +124,11 @@ def handle(command: ProbeCommand, settings: ProbeSettings, store: RouteStore) ->
             return set_override(store, command.override, by=command.by)
         case _:
             return run_probe(settings, store)
+
+
+def breaker_settings(env: BreakerEnv) -> breaker.BreakerSettings:
+    """The breaker's thresholds from the environment (template Parameters)."""
+    return breaker.BreakerSettings(
+        failure_threshold=env.breaker_failure_threshold, success_threshold=env.breaker_success_threshold,
+        latency_threshold_ms=env.probe_latency_threshold_ms, base_cooldown_s=env.breaker_base_cooldown_seconds,
+        max_cooldown_s=env.breaker_max_cooldown_seconds)

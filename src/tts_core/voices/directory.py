@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tts_core.catalogue import Voice, get_voice, is_catalogue_voice, list_voices
 from tts_core.errors import NotFoundError, VoiceNotFoundError, quoted
-from tts_core.voices import bootstrap, registry
-from tts_core.voices.catalogue import Voice, get_voice, is_catalogue_voice, list_voices
+from tts_core.voices import bootstrap_report, registry
 from tts_core.voices.registry import Inventory, Source, VoiceRecord
 
 ENGINES = ("primary", "fallback", "offline")  # a custom voice: the fallback and last resort speak its fallback voice
@@ -68,7 +68,7 @@ def fallback_voice(bucket: str) -> Callable[[str], Voice]:
 
 def list_for(bucket: str, owner: str | None) -> list[VoiceEntry]:
     inv = registry.inventory(bucket)
-    report = bootstrap.read_report(bucket)
+    report = bootstrap_report.read_report(bucket)
     entries = []
     for voice in list_voices():
         ready, reason = _readiness(bucket, inv, voice.id, None, report)
@@ -108,7 +108,7 @@ def preparation_reason(record: VoiceRecord) -> str:
 
 
 def _readiness(bucket: str, inv: Inventory, voice_id: str, record: VoiceRecord | None,
-               report: bootstrap.BootstrapReport | None) -> tuple[bool, str | None]:
+               report: bootstrap_report.BootstrapReport | None) -> tuple[bool, str | None]:
     if voice_id in inv.referenced and voice_id in inv.conditioned:
         return True, None
     if voice_id not in inv.referenced:

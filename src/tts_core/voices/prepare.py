@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from tts_core.engines import Deadline
+from tts_core.deadline import Deadline
 from tts_core.errors import NotFoundError, TtsError, code_for_error_name
 from tts_core.platform import aws
 from tts_core.platform.observability import logger

@@ -7,7 +7,7 @@ S3 layout, through `tts_core.platform.storage` only:
     voices/<id>.cond/<model>.pt         the speaker conditioning the engine computed from it, per model
                                         fingerprint (written by the engine, reused by every later container)
     voices/by-owner/<owner>/<id>        an empty marker per custom voice: one listing finds a key's voices
-    voices/_bootstrap.json              what the last bootstrap did per catalogue voice (tts_core.voices.bootstrap)
+    voices/_bootstrap.json              the last bootstrap's outcome per catalogue voice (voices.bootstrap_report)
 
 One listing of `voices/` (`inventory`) says which voices have a reference and a conditioning: the API
 reads readiness from it instead of a request per voice.
@@ -33,6 +33,7 @@ import soxr
 from pydantic import BaseModel
 
 from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav
+from tts_core.catalogue import Gender, Language
 from tts_core.errors import (
     AudioClippedError,
     AudioSilentError,
@@ -45,7 +46,6 @@ from tts_core.errors import (
     quoted,
 )
 from tts_core.platform import storage
-from tts_core.voices.catalogue import Gender, Language
 
 VOICES_PREFIX = "voices/"
 OWNERS_PREFIX = f"{VOICES_PREFIX}by-owner/"

@@ -13,7 +13,6 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tts_core.models import SAMPLE_RATES
-from tts_core.routing.breaker import BreakerSettings
 
 
 class _Env(BaseSettings):
@@ -87,12 +86,6 @@ class BreakerEnv(_Env):
     probe_latency_threshold_ms: float = Field(gt=0)
     breaker_base_cooldown_seconds: int = Field(gt=0)
     breaker_max_cooldown_seconds: int = Field(gt=0)
-
-    def breaker(self) -> BreakerSettings:
-        return BreakerSettings(
-            failure_threshold=self.breaker_failure_threshold, success_threshold=self.breaker_success_threshold,
-            latency_threshold_ms=self.probe_latency_threshold_ms, base_cooldown_s=self.breaker_base_cooldown_seconds,
-            max_cooldown_s=self.breaker_max_cooldown_seconds)
 
 
 class ProbeSettings(BreakerEnv):

@@ -21,18 +21,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel
 
 from tts_core.audio import AudioContract
-from tts_core.engines import Deadline, Engine
+from tts_core.catalogue import Language, Voice, list_voices
+from tts_core.deadline import Deadline
+from tts_core.engines import Engine
 from tts_core.errors import NotFoundError, TtsError
 from tts_core.models import SynthesisRequest
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
 from tts_core.voices import registry
-from tts_core.voices.catalogue import Language, Voice, list_voices
+from tts_core.voices.bootstrap_report import BootstrapReport, VoiceOutcome, write_report
 from tts_core.voices.registry import Preparation, Source, VoiceRecord
 
 # ~10-12 s of speech each at Sambert's normal rate; every vowel and most consonant classes (pangrams).
@@ -47,23 +46,6 @@ REFERENCE_PREFIX = "voice-references/"  # operator-supplied references in the bu
 REFERENCE_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 ATTEMPTS = 3
 Prepare = Callable[[str], Preparation]  # voice id -> what the primary made of it
-
-
-class VoiceOutcome(BaseModel):
-    voice: str
-    status: Literal["present", "registered", "failed"]  # failed: no reference
-    source: Source | None = None
-    code: str | None = None  # why there is no reference
-    message: str | None = None
-    preparation: Preparation | None = None
-
-
-class BootstrapReport(BaseModel):
-    at: str
-    voices: list[VoiceOutcome]
-
-    def outcome(self, voice_id: str) -> VoiceOutcome | None:
-        return next((v for v in self.voices if v.voice == voice_id), None)
 
 
 def bootstrap(bucket: str, engine: Engine, *, prepare: Prepare | None = None, reference_dir: Path | None = None,
@@ -83,15 +65,8 @@ def bootstrap(bucket: str, engine: Engine, *, prepare: Prepare | None = None, re
         logger.info("voice bootstrap", extra={"outcome": outcome.model_dump(mode="json", exclude_none=True)})
         outcomes.append(outcome)
     report = BootstrapReport(at=datetime.now(UTC).isoformat(timespec="seconds"), voices=outcomes)
-    storage.put_json(bucket, registry.BOOTSTRAP_REPORT_KEY, report.model_dump(mode="json"))
+    write_report(bucket, report)
     return report
-
-
-def read_report(bucket: str) -> BootstrapReport | None:
-    try:
-        return BootstrapReport.model_validate(storage.get_json(bucket, registry.BOOTSTRAP_REPORT_KEY))
-    except NotFoundError:
-        return None
 
 
 def _existing(bucket: str, voice_id: str) -> VoiceRecord | None:
