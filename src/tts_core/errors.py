@@ -84,6 +84,12 @@ class AudioUndecodableError(InvalidInputError):
     http_status = 415
 
 
+class AudioRateTooLowError(InvalidInputError):
+    """A recording sampled below 8 kHz: too little of a voice survives to clone it."""
+
+    code = "AUDIO_RATE_TOO_LOW"
+
+
 class AudioTooShortError(InvalidInputError):
     code = "AUDIO_TOO_SHORT"
 
@@ -98,6 +104,13 @@ class AudioSilentError(InvalidInputError):
 
 class AudioClippedError(InvalidInputError):
     code = "AUDIO_CLIPPED"
+
+
+class VoiceNameTakenError(InvalidInputError):
+    """The key already has a voice of that name (names that look alike count as one)."""
+
+    code = "VOICE_NAME_TAKEN"
+    http_status = 409
 
 
 class NotFoundError(TtsError):

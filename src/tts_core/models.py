@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tts_core.catalogue import DEFAULT_VOICE_ID, get_voice
-from tts_core.errors import InvalidInputError, NothingToSpeakError, TextTooLongError, quoted
+from tts_core.errors import InvalidInputError, MalformedJsonError, NothingToSpeakError, TextTooLongError, quoted
 
 SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
 MAX_REQUEST_BYTES = 256 * 1024  # an API body or an uploaded file
@@ -24,10 +25,10 @@ def clean_text(value: str) -> str:
     holding control characters other than newline and tab."""
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n")).strip()
     if not value:
-        raise ValueError("text is empty or only whitespace")
+        raise ValueError("is empty or only whitespace")
     bad = [ch for ch in value if unicodedata.category(ch) == "Cc" and ch not in "\n\t"]
     if bad:
-        raise ValueError(f"text contains control characters (first: U+{ord(bad[0]):04X})")
+        raise ValueError(f"holds a control character (U+{ord(bad[0]):04X})")
     return value
 
 
@@ -81,7 +82,7 @@ class SynthesisRequest(BaseModel):
     @classmethod
     def _known_rate(cls, value: int | None) -> int | None:
         if value is not None and value not in SAMPLE_RATES:
-            raise ValueError(f"sample_rate must be one of {SAMPLE_RATES}")
+            raise ValueError(f"must be one of {SAMPLE_RATES}")
         return value
 
 
@@ -98,9 +99,60 @@ def parse_request(raw: Any, *, max_text_chars: int,
 
 
 def validation_message(error: Any) -> str:
-    """One pydantic (or powertools) validation error as `field.path: why`, field names cut short."""
+    """One pydantic (or powertools) validation error as `field.path: why`, in this service's words (field
+    names cut short): pydantic's own wording names Python types, classes and regular expressions."""
     where = ".".join(quoted(p) for p in error.get("loc", ()) if p != "body") or "body"
-    return f"{where}: {error.get('msg', 'invalid')}"
+    return f"{where}: {_why(str(error.get('type', '')), error.get('ctx') or {})}"
+
+
+def _why(kind: str, ctx: dict[str, Any]) -> str:
+    """Every error type the API's schemas can produce (tests/unit/test_validation_messages.py sweeps them)."""
+    if kind == "value_error":  # our own validators' ValueError: its text is already ours
+        return str(ctx.get("error", "is not valid"))
+    if kind in _BOUNDS:
+        return _BOUNDS[kind].format(**ctx)
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', 'the documented values')}"
+    return _FIXED.get(kind, "is not valid")
+
+
+_FIXED = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request",
+    "string_type": "must be a string",
+    "string_unicode": "must be valid Unicode (a lone surrogate escape is not)",
+    "string_pattern_mismatch": "holds characters that are not allowed",
+    "int_type": "must be a whole number", "int_from_float": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "float_type": "must be a number", "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object", "model_type": "must be an object", "model_attributes_type": "must be an object",
+}
+_BOUNDS = {
+    "greater_than_equal": "must be at least {ge}", "less_than_equal": "must be at most {le}",
+    "greater_than": "must be more than {gt}", "less_than": "must be less than {lt}",
+    "too_short": "must have at least {min_length} items", "too_long": "must have at most {max_length} items",
+    "string_too_short": "must have at least {min_length} character(s)",
+    "string_too_long": "must have at most {max_length} characters",
+}
+
+
+def parse_json(text: str, what: str) -> Any:
+    """JSON as RFC 8259 defines it: Python's parser also takes NaN, Infinity and -Infinity, which are not
+    JSON (and would pass as out-of-range numbers); MalformedJsonError names `what` (e.g. "the body")."""
+    def refuse(constant: str) -> Any:
+        raise MalformedJsonError(f"{what} is not valid JSON: {constant} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except MalformedJsonError:
+        raise
+    except ValueError as exc:
+        raise MalformedJsonError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedJsonError(f"{what} nests too deeply to parse") from None
 
 
 def check_limits(request: SynthesisRequest, *, max_text_chars: int,

@@ -31,17 +31,24 @@ from pydantic import AliasChoices, BaseModel, Field
 from tts_core.catalogue import get_voice
 from tts_core.errors import (
     EmptyUploadError,
-    InvalidEncodingError,
     InvalidInputError,
-    MalformedJsonError,
     NotFoundError,
     PayloadTooLargeError,
     StorageError,
     UnsupportedMediaTypeError,
     quoted,
 )
-from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, SynthesisResult, UploadSource, parse_request
+from tts_core.models import (
+    MAX_REQUEST_BYTES,
+    Attempt,
+    SynthesisRequest,
+    SynthesisResult,
+    UploadSource,
+    parse_json,
+    parse_request,
+)
 from tts_core.pipeline import jobs
+from tts_core.pipeline.upload_encoding import decode_upload
 from tts_core.platform import storage
 from tts_core.platform.config import IngestSettings
 from tts_core.platform.observability import logger
@@ -147,21 +154,11 @@ def parse_upload(key: str, data: bytes, *, max_text_chars: int,
         raise EmptyUploadError("the uploaded file is empty")
     if len(data) > MAX_REQUEST_BYTES:
         raise PayloadTooLargeError(f"the uploaded file has {len(data)} bytes; the limit is {MAX_REQUEST_BYTES}")
-    if b"\x00" in data:
-        raise InvalidEncodingError("the uploaded file is binary, not UTF-8 text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidEncodingError(f"the uploaded file is not valid UTF-8 (byte {exc.start})") from None
+    text = decode_upload(data)
     if kind == ".txt":
         return parse_request({"text": text}, max_text_chars=max_text_chars, voice_exists=voice_exists)
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise MalformedJsonError(f"the uploaded file is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise MalformedJsonError("the uploaded file nests too deeply to parse") from None
-    return parse_request(raw, max_text_chars=max_text_chars, voice_exists=voice_exists)
+    return parse_request(parse_json(text, "the uploaded file"), max_text_chars=max_text_chars,
+                         voice_exists=voice_exists)
 
 
 # ---- the ingest step ----------------------------------------------------------------------------

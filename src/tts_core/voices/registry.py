@@ -7,6 +7,8 @@ S3 layout, through `tts_core.platform.storage` only:
     voices/<id>.cond/<model>.pt         the speaker conditioning the engine computed from it, per model
                                         fingerprint (written by the engine, reused by every later container)
     voices/by-owner/<owner>/<id>        an empty marker per custom voice: one listing finds a key's voices
+    voices/by-name/<owner>/<digest>     the id of the owner's voice of that name (voices.names): written only
+                                        if absent, so two voices of one key never share a name
     voices/_bootstrap.json              the last bootstrap's outcome per catalogue voice (voices.bootstrap_report)
 
 One listing of `voices/` (`inventory`) says which voices have a reference and a conditioning: the API
@@ -36,6 +38,7 @@ from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav
 from tts_core.catalogue import Gender, Language
 from tts_core.errors import (
     AudioClippedError,
+    AudioRateTooLowError,
     AudioSilentError,
     AudioTooLongError,
     AudioTooShortError,
@@ -43,16 +46,21 @@ from tts_core.errors import (
     InvalidInputError,
     NotFoundError,
     StorageError,
+    VoiceNameTakenError,
     quoted,
 )
 from tts_core.platform import storage
+from tts_core.voices import recording
+from tts_core.voices.names import clean_name, name_digest
 
 VOICES_PREFIX = "voices/"
 OWNERS_PREFIX = f"{VOICES_PREFIX}by-owner/"
+NAMES_PREFIX = f"{VOICES_PREFIX}by-name/"
 BOOTSTRAP_REPORT_KEY = f"{VOICES_PREFIX}_bootstrap.json"  # "_": never a voice id
 PUBLIC_OWNER = "_public"  # custom voices made where no API key is in use
 STORE_RATE = 22050  # IndexTTS-2's own rate: references are stored once, resampled, at this rate
-MIN_PROMPT_S = 3.0  # shorter references clone poorly
+MIN_RATE = 8000  # telephone bandwidth: below it too little of a voice is left to clone
+MIN_PROMPT_S = 3.0  # shorter references clone poorly (counted on the sound, silence cut)
 MAX_UPLOAD_S = 30.0  # longest recording accepted
 MAX_PROMPT_S = 15.0  # the inference code reads the first 15 s only: the rest is not stored
 SILENCE_DBFS = -50.0  # a reference quieter than this (gated level) carries no usable voice
@@ -107,15 +115,49 @@ def owner_key(owner: str | None, voice_id: str) -> str:
     return f"{OWNERS_PREFIX}{owner or PUBLIC_OWNER}/{voice_id}"
 
 
+def name_key(owner: str | None, name: str) -> str:
+    return f"{NAMES_PREFIX}{owner or PUBLIC_OWNER}/{name_digest(name)}"
+
+
+def _claim_name(bucket: str, owner: str | None, name: str, voice_id: str) -> None:
+    """Take the name for this voice, atomically; VoiceNameTakenError while another voice of the owner holds
+    it. A claim left by a voice that no longer has it (a write that failed half-way) is taken over."""
+    key = name_key(owner, name)
+    for _ in range(2):
+        try:
+            storage.put_bytes(bucket, key, voice_id.encode(), "text/plain", if_absent=True)
+            return
+        except storage.WriteConflictError:
+            holder = _name_holder(bucket, key)
+        if holder is not None:
+            raise VoiceNameTakenError(f"you already have a voice named '{quoted(holder.name)}' ({holder.id}); "
+                                      "choose another name or delete that voice")
+        storage.delete(bucket, key)
+    raise VoiceNameTakenError(f"the name '{quoted(name)}' is being given to another voice; try again")
+
+
+def _name_holder(bucket: str, key: str) -> VoiceRecord | None:
+    try:
+        record = get_record(bucket, storage.get_bytes(bucket, key).decode())
+    except (NotFoundError, UnicodeDecodeError):
+        return None
+    return record if record.name is not None and name_key(record.owner, record.name) == key else None
+
+
 def validate_prompt(data: bytes) -> np.ndarray:
-    """A recording (WAV, FLAC, OGG, MP3) as a reference: float32 mono at STORE_RATE, cut to MAX_PROMPT_S;
-    or an InvalidInputError subclass whose code says why it cannot be one."""
+    """A recording (WAV, FLAC, OGG, MP3) as a reference: float32 mono at STORE_RATE, the part that carries
+    sound and at most MAX_PROMPT_S of it (voices.recording); or an InvalidInputError subclass whose code
+    says why it cannot be one. Every check is made on what is kept."""
     try:
         samples, rate = read_wav(data)
-    except Exception as exc:  # soundfile raises its own error types for unreadable data
-        raise AudioUndecodableError(f"the recording is not audio this service can decode (WAV, FLAC, OGG, "
-                                    f"MP3): {exc}") from None
-    if samples.size == 0 or rate <= 0:
+    except Exception:  # soundfile's own error types, whose text names Python objects: say it plainly
+        raise AudioUndecodableError("the recording is not a WAV, FLAC, OGG or MP3 recording (or it is "
+                                    "damaged)") from None
+    if not np.isfinite(samples).all():
+        raise AudioUndecodableError("the recording holds non-finite samples (NaN or infinity): it is damaged")
+    if rate < MIN_RATE:
+        raise AudioRateTooLowError(f"the recording is sampled at {rate} Hz; at least {MIN_RATE} Hz is needed")
+    if samples.size == 0:
         raise AudioTooShortError(f"the recording is empty; it must last {MIN_PROMPT_S:g} to {MAX_UPLOAD_S:g} s")
     channels = samples.reshape(samples.shape[0], -1)
     duration = channels.shape[0] / rate
@@ -124,16 +166,26 @@ def validate_prompt(data: bytes) -> np.ndarray:
     if duration > MAX_UPLOAD_S:
         raise AudioTooLongError(f"the recording lasts {duration:.2f} s; it must last at most {MAX_UPLOAD_S:g} s")
     mono = channels.mean(axis=1, dtype=np.float32)  # stereo is downmixed, not rejected
-    level = gated_loudness_dbfs(mono, rate)
+    centred = recording.without_offset(mono, rate)
+    span = recording.kept_span(centred, rate, MAX_PROMPT_S)
+    if span is None:
+        raise AudioSilentError("the recording carries no sound: it is silent, too quiet, or only a constant "
+                               "offset (DC)")
+    if span.seconds(rate) < MIN_PROMPT_S:
+        raise AudioTooShortError(f"only {span.seconds(rate):.1f} s of the recording carry sound (the rest is "
+                                 f"silence); at least {MIN_PROMPT_S:g} s of speech are needed")
+    level = gated_loudness_dbfs(centred[span.start: span.end], rate)
     if level is None or level < SILENCE_DBFS:
-        raise AudioSilentError("the recording is silent or too quiet to carry a voice")
-    clipped = float(np.mean(np.abs(channels) >= CLIP_LEVEL))
+        raise AudioSilentError("the recording is too quiet to carry a voice")
+    clipped = float(np.mean(np.abs(channels[span.start: span.end]) >= CLIP_LEVEL))
     if clipped > MAX_CLIPPED_SHARE:
         raise AudioClippedError(f"{clipped:.1%} of the recording is clipped (at most {MAX_CLIPPED_SHARE:.0%}); "
                                 "record it less loud")
+    kept = mono[span.start: span.end]
+    kept = kept - kept.mean(dtype=np.float32)  # a recorder's DC offset is not part of the voice
     if rate != STORE_RATE:
-        mono = soxr.resample(mono, rate, STORE_RATE, quality="HQ")
-    return np.asarray(mono[: int(MAX_PROMPT_S * STORE_RATE)], dtype=np.float32)
+        kept = soxr.resample(kept, rate, STORE_RATE, quality="HQ")
+    return np.asarray(kept, dtype=np.float32)
 
 
 def register_voice(bucket: str, voice_id: str, data: bytes, *, language: Language, gender: Gender,
@@ -144,7 +196,13 @@ def register_voice(bucket: str, voice_id: str, data: bytes, *, language: Languag
     if not valid_id(voice_id):
         raise InvalidInputError(f"invalid voice id '{quoted(voice_id)}' (lower-case letters, digits, '-', '_')")
     mono = validate_prompt(data)
-    # Only format and rate are normalised: loudness is left to the engine's own front end.
+    if name is not None:
+        try:
+            name = clean_name(name)
+        except ValueError as exc:
+            raise InvalidInputError(f"name: {exc}") from None
+        _claim_name(bucket, owner, name, voice_id)
+    # Format, rate and the DC offset are normalised: loudness is left to the engine's own front end.
     pcm = np.clip(np.round(mono * 32767.0), -32768, 32767).astype(np.int16)
     wav = AudioContract(STORE_RATE).encode(pcm, STORE_RATE)
     record = VoiceRecord(id=voice_id, language=language, gender=gender, fallback=fallback, source=source,
@@ -181,11 +239,15 @@ def set_preparation(bucket: str, voice_id: str, sha256: str, preparation: Prepar
 def delete_voice(bucket: str, record: VoiceRecord) -> None:
     """Remove everything stored for a voice: record first (new requests stop finding it), then the rest."""
     wav_key, json_key = voice_keys(record.id)
+    names = [name_key(record.owner, record.name)] if record.name is not None else []
+    held = [key for key in names if getattr(_name_holder(bucket, key), "id", None) == record.id]  # while it exists
     storage.delete(bucket, json_key)
     for key in storage.list_keys(bucket, f"{VOICES_PREFIX}{record.id}.cond/"):
         storage.delete(bucket, key)
     storage.delete(bucket, wav_key)
     storage.delete(bucket, owner_key(record.owner, record.id))
+    for key in held:
+        storage.delete(bucket, key)
 
 
 def put_conditioning(bucket: str, voice_id: str, model_fingerprint: str, blob: bytes, sha256: str) -> None:
