@@ -123,7 +123,7 @@ bench-long: $(STAMP)
 
 # docs/openapi.json is generated from the code (a test fails when it is stale).
 openapi: $(STAMP)
-	$(VENV)/bin/python -m tts_core.api.openapi docs/openapi.json
+	$(VENV)/bin/python -m tts_core.api docs/openapi.json
 
 constraints: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable | sed '1i # Full pins of the dev virtualenv (pip freeze). Regenerate with `make constraints` after changing requirements.' > constraints-dev.txt
