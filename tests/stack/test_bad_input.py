@@ -8,6 +8,7 @@ the bucket after itself, and the module checks it once more when the stack stops
 
 from __future__ import annotations
 
+import codecs
 import http.client
 import json
 import logging
@@ -670,7 +671,8 @@ BAD_UPLOADS: list[tuple[str, bytes, str]] = [  # key, content, code
     ("inbox/one-mb.json", body(text="a" * ONE_MB), "PAYLOAD_TOO_LARGE"),
     ("inbox/overlong.txt", b"\xc0\xaf", "INVALID_ENCODING"),
     ("inbox/surrogate.txt", b"a\xed\xa0\x80b", "INVALID_ENCODING"),
-    ("inbox/utf16.txt", "hello".encode("utf-16"), "INVALID_ENCODING"),
+    ("inbox/utf16-no-bom.txt", "hello".encode("utf-16-le"), "INVALID_ENCODING"),
+    ("inbox/utf16-bom-broken.txt", codecs.BOM_UTF16_LE + b"h\x00\x00\xd8", "INVALID_ENCODING"),
     ("inbox/latin1.json", '{"text": "café"}'.encode("latin-1"), "INVALID_ENCODING"),
     ("inbox/lone-surrogate.json", b'{"text": "a\\ud800b"}', "INVALID_INPUT"),
     ("inbox/bell.txt", b"ring \x07 ring", "INVALID_INPUT"),
@@ -679,7 +681,9 @@ BAD_UPLOADS: list[tuple[str, bytes, str]] = [  # key, content, code
     ("inbox/control.json", body(text="a\u0007b"), "INVALID_INPUT"),
     ("inbox/null.json", b"null", "INVALID_INPUT"),
     ("inbox/list.json", b'["hi"]', "INVALID_INPUT"),
-    ("inbox/nan.json", b'{"text": "hi", "speed": NaN}', "INVALID_INPUT"),
+    ("inbox/nan.json", b'{"text": "hi", "speed": NaN}', "MALFORMED_JSON"),  # not JSON (Python reads it)
+    ("inbox/infinity.json", b'{"text": "hi", "pitch": Infinity}', "MALFORMED_JSON"),
+    ("inbox/minus-infinity.json", b'{"text": "hi", "emotion": {"alpha": -Infinity}}', "MALFORMED_JSON"),
     ("inbox/trailing.json", b'{"text": "hi",}', "MALFORMED_JSON"),
     ("inbox/deep.json", b'{"text": "hi", "emotion": ' + b"[" * 5000 + b"]" * 5000 + b"}", "MALFORMED_JSON"),
     ("inbox/speed.json", body(text="hi", speed=0.1), "INVALID_INPUT"),
@@ -730,6 +734,50 @@ def test_given_a_file_named_only_by_its_extension_then_the_message_says_so(serve
     record = storage.get_json(served.stack.bucket, storage.failed_key(outcome["name"]))
     file_name = key.removeprefix("inbox/")
     assert record["message"] == f"the file name '{file_name}' is only an extension: name it, e.g. hello{file_name}"
+
+
+LEGACY_CHINESE = [("gbk", "今天天气很好，我们去公园散步吧。", "GBK"), ("gb18030", "欢迎使用语音合成服务。", "GBK"),
+                  ("big5", "你好，世界。繁體中文。", "Big5")]
+
+
+@pytest.mark.parametrize(("encoding", "text", "looks_like"), LEGACY_CHINESE, ids=[e for e, _, _ in LEGACY_CHINESE])
+def test_given_chinese_text_in_a_legacy_encoding_then_it_is_refused_with_how_to_save_it(
+        served: Served, encoding: str, text: str, looks_like: str) -> None:
+    stack = served.stack
+    started = len(executions(stack))
+
+    put(stack, f"inbox/legacy-{encoding}.txt", text.encode(encoding))
+
+    outcome = stack.deliveries[-1].answer
+    assert (outcome["status"], outcome["code"]) == ("rejected", "INVALID_ENCODING"), outcome
+    record = storage.get_json(stack.bucket, storage.failed_key(outcome["name"]))
+    assert record["message"].endswith(f"save it as UTF-8 (this looks like {looks_like})"), record["message"]
+    assert len(executions(stack)) == started
+
+
+UNICODE_FILES = [("utf-16-bom", "\ufeff语音合成 and English.", "utf-16-le"),  # Notepad's "Unicode": LE, a BOM
+                 ("utf-16-be-bom", "\ufeff语音合成 and English.", "utf-16-be"),
+                 ("utf-16-english", "\ufeffPlain English in UTF-16.", "utf-16-le"),
+                 ("utf-8-bom", "\ufeff语音合成 and English.", "utf-8"),
+                 ("utf-32-bom", "\ufeff语音合成 and English.", "utf-32-le")]
+
+
+@pytest.mark.parametrize(("text", "encoding"), [row[1:] for row in UNICODE_FILES], ids=[r[0] for r in UNICODE_FILES])
+@pytest.mark.parametrize("kind", [".txt", ".json"])
+def test_given_a_unicode_file_with_a_byte_order_mark_then_it_is_read_and_spoken(served: Served, text: str,
+                                                                                encoding: str, kind: str) -> None:
+    stack = served.stack
+    engine = primary_engine(served)
+    called = len(engine.calls)
+    words = f"{text.removeprefix(chr(0xFEFF))} Read as {encoding}{kind}."  # its own words: never a cache hit
+    content = "\ufeff" + (words if kind == ".txt" else json.dumps({"text": words}, ensure_ascii=False))
+
+    put(stack, f"inbox/unicode-{encoding}-{len(engine.calls)}{kind}", content.encode(encoding))
+
+    outcome = stack.deliveries[-1].answer
+    assert outcome["status"] == "started", outcome
+    stack.wait(outcome["request_id"])
+    assert spoken(engine.calls[called:]) == as_segments(words)
 
 
 def test_given_a_txt_upload_with_windows_line_endings_then_it_is_spoken(served: Served) -> None:
