@@ -21,6 +21,7 @@ import pytest
 from tts_core.engines import Engine
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
+from tts_local.serve_state import STATE_DIR_ENV
 from tts_local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,39 +96,63 @@ def free_port() -> Callable[[], int]:
     return _free_port
 
 
-def _drain(stream: Any) -> None:
-    for _ in stream:
-        pass
+def _collect(stream: Any, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
 
 
-@pytest.fixture
-def tts_local_serve() -> Iterator[Callable[..., tuple[str, str]]]:
+class ServeProcesses:
     """`api_url, aws_url = tts_local_serve("--api-key", "k", env={...})`: a `tts-local serve` process,
-    ready, on free ports; stopped (SIGTERM) after the test."""
-    processes: list[subprocess.Popen[str]] = []
+    ready, on free ports; stopped (SIGTERM) after the test. `tts_local_serve.output(api_url)`: what it
+    printed so far (stdout and stderr)."""
 
-    def start(*args: str, env: dict[str, str] | None = None, timeout_s: float = 60) -> tuple[str, str]:
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[str]] = []
+        self._output: dict[str, list[str]] = {}
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None, timeout_s: float = 60) -> tuple[str, str]:
         api_port, aws_port = _free_port(), _free_port()
+        api_url = f"http://127.0.0.1:{api_port}"
         server = subprocess.Popen([TTS_LOCAL, "serve", "--port", str(api_port), "--aws-port", str(aws_port), *args],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   env={**os.environ, **(env or {})})
-        processes.append(server)
+        self.processes.append(server)
+        lines = self._output.setdefault(api_url, [])
         deadline = time.monotonic() + timeout_s
         assert server.stdout is not None
         for line in server.stdout:
+            lines.append(line)
             if line.strip() == "ready":
                 break
             assert time.monotonic() < deadline, "serve did not start"
         else:
-            raise AssertionError(f"serve exited with {server.wait()}")
+            raise AssertionError(f"serve exited with {server.wait()}: {''.join(lines)}")
         # Keep reading its logs: a full pipe would block the server.
-        threading.Thread(target=_drain, args=(server.stdout,), daemon=True).start()
-        return f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}"
+        threading.Thread(target=_collect, args=(server.stdout, lines), daemon=True).start()
+        return api_url, f"http://127.0.0.1:{aws_port}"
 
-    yield start
-    for server in processes:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
+    def output(self, api_url: str) -> str:
+        return "".join(self._output[api_url])
+
+    def stop(self) -> None:
+        for server in self.processes:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=20)
+
+
+@pytest.fixture
+def tts_local_serve() -> Iterator[ServeProcesses]:
+    """See ServeProcesses."""
+    processes = ServeProcesses()
+    yield processes
+    processes.stop()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_serve_state(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`tts-local serve` records where it runs (tts_local.serve_state): the tests' own serves record it
+    here, and a serve another session runs on this machine is never the one a test's command finds."""
+    os.environ[STATE_DIR_ENV] = str(tmp_path_factory.mktemp("serve-state"))
 
 
 @contextmanager

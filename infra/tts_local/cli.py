@@ -28,7 +28,8 @@ from tts_core.pipeline.jobs import Job
 from tts_core.platform import aws, storage
 from tts_core.platform.observability import logger
 from tts_core.voices import directory
-from tts_local import faults
+from tts_local import faults, serve_log, serve_state
+from tts_local.http_api import ApiServer, api_key_id
 from tts_local.stack import LOCAL_DASHSCOPE_KEY, REGION, LocalStack, run_voice_bootstrap
 from tts_local.template import ROOT
 
@@ -61,10 +62,11 @@ def _answers(url: str) -> bool:
 
 @contextlib.contextmanager
 def target(args: argparse.Namespace) -> Iterator[LocalStack]:
-    """A stack to work on: the running `serve` (names only; calls go to its endpoint) or a fresh one."""
-    explicit = args.endpoint or os.environ.get(ENDPOINT_ENV)
-    endpoint = explicit or f"http://127.0.0.1:{DEFAULT_AWS_PORT}"
-    if _answers(endpoint):
+    """A stack to work on: the running `serve` (names only; calls go to its endpoint) or a fresh one.
+    The serve is the one named by --endpoint (or TTS_LOCAL_ENDPOINT), else the one serve_state records,
+    else whatever answers on the default port."""
+    endpoint = _served_endpoint(args)
+    if endpoint is not None:
         names = LocalStack(stack_name=args.stack_name)  # never started: it only knows the names
         os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local",
                            "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION})
@@ -72,12 +74,29 @@ def target(args: argparse.Namespace) -> Iterator[LocalStack]:
         _say(args, f"using the local stack served at {endpoint}")
         yield names
         return
-    if explicit:
-        raise SystemExit(f"tts-local: nothing answers at {explicit} (is `tts-local serve` running?)")
     _say(args, "no `tts-local serve` running: starting an in-process local stack")
     with LocalStack(_parameters(args.parameter), stack_name=args.stack_name, voices=True) as stack:
         _say(args, f"voice bootstrap: {_voice_summary(stack)}")
         yield stack
+
+
+def _served_endpoint(args: argparse.Namespace) -> str | None:
+    """The AWS endpoint of the running serve; None when none runs; SystemExit when the one named or
+    recorded does not answer (a stack of our own would be one the server never sees)."""
+    explicit = args.endpoint or os.environ.get(ENDPOINT_ENV)
+    if explicit:
+        if not _answers(explicit):
+            raise SystemExit(f"tts-local: nothing answers at {explicit} (is `tts-local serve` running?)")
+        return str(explicit)
+    state = serve_state.read(args.stack_name)
+    if state is not None:
+        if not _answers(state.aws_endpoint):
+            raise SystemExit(f"tts-local: `tts-local serve` (pid {state.pid}) runs but nothing answers at "
+                             f"{state.aws_endpoint} (recorded in {serve_state.state_path(args.stack_name)}); "
+                             f"is it still starting? Or name an endpoint with --endpoint or {ENDPOINT_ENV}")
+        return state.aws_endpoint
+    default = f"http://127.0.0.1:{DEFAULT_AWS_PORT}"
+    return default if _answers(default) else None
 
 
 def _say(args: argparse.Namespace, message: str) -> None:
@@ -229,8 +248,9 @@ def cmd_download(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from moto.server import ThreadedMotoServer
 
-    from tts_local.http_api import ApiServer
-
+    api_key = _secret(args.api_key, args.api_key_file, API_KEY_ENV)  # a bad key file stops serve before any work
+    admin_key = _secret(args.admin_key, args.admin_key_file, ADMIN_KEY_ENV)
+    serve_log.configure_access_log(args.aws_log)
     os.environ["MOTO_PORT"] = str(args.aws_port)  # moto's own calls back to itself use this port
     with LocalStack(_parameters(args.parameter), stack_name=args.stack_name, voices=True) as stack:
         aws_server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.aws_port, verbose=False)
@@ -238,10 +258,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Presigned audio URLs must point at this machine's S3, where a browser can fetch them.
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{args.aws_port}"
         aws.reset_clients()
-        api_key = _secret(args.api_key, args.api_key_file, API_KEY_ENV)
-        admin_key = _secret(args.admin_key, args.admin_key_file, ADMIN_KEY_ENV)
         api = ApiServer(stack, args.port, api_key=api_key, admin_key=admin_key)
         api.start()
+        state = serve_state.write(args.stack_name, serve_state.ServeState(
+            pid=os.getpid(), aws_endpoint=f"http://127.0.0.1:{args.aws_port}", api_url=api.url,
+            api_key_required=bool(api_key)))
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"API        {api.url}  (routes: {', '.join(f'{r.method} {r.resource}' for r in api.routes)})")
@@ -252,6 +273,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"bucket     {stack.bucket}  (upload to inbox/: tts-local upload FILE)")
         print(f"faults     {os.environ.get(faults.ENV_VAR) or 'none'}")
         print(f"voices     {_voice_summary(stack)}  (tts-local voices list)")
+        print(f"state      {state}  (how the other tts-local commands find this server)")
         if args.probe_interval:
             threading.Thread(target=_probe_loop, args=(stack, args.probe_interval, stop), daemon=True).start()
             print(f"probe      every {args.probe_interval:g} s (as the EventBridge schedule would)")
@@ -262,23 +284,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         finally:
+            serve_state.remove(args.stack_name)
             api.stop()
             aws_server.stop()
     return 0
 
 
 def _secret(value: str | None, path: str | None, env: str) -> str | None:
-    """A key from its file (first line), else the command line, else the environment: a file or the
-    environment keep it out of `ps`."""
-    if path:
-        try:
-            value = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SystemExit(f"tts-local: cannot read {path}: {exc.strerror}") from None
-        if not value:
-            raise SystemExit(f"tts-local: {path} is empty")
-        return value
-    return value or os.environ.get(env) or None
+    """A key from its file, else the command line, else the environment: a file or the environment keep
+    it out of `ps`. In a file, blank lines and lines starting with `#` are comments; the one other line is
+    the key. A file with no key, two keys, or a key with spaces in it is refused, saying which line."""
+    if not path:
+        return value or os.environ.get(env) or None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"tts-local: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    keys = [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip() and not line.lstrip().startswith("#")]
+    if not keys:
+        raise SystemExit(f"tts-local: {path} holds no key (only blank or # comment lines)")
+    if len(keys) > 1:
+        raise SystemExit(f"tts-local: {path} holds a second key on line {keys[1][0]}; one key per file "
+                         "(comments start with #)")
+    number, key = keys[0]
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise SystemExit(f"tts-local: the key on line {number} of {path} holds a space or an invisible character")
+    return key
 
 
 def _probe_loop(stack: LocalStack, interval_s: float, stop: threading.Event) -> None:
@@ -339,9 +370,15 @@ def cmd_voices(args: argparse.Namespace) -> int:
             for outcome in report.voices:
                 why = f"  {outcome.code}: {outcome.message}" if outcome.code else ""
                 print(f"{outcome.voice:<10} {outcome.status:<10} {outcome.source or '-':<9}{why}")
-        for entry in directory.list_for(stack.bucket, None):
+        key = _secret(None, args.api_key_file, API_KEY_ENV)
+        for entry in directory.list_for(stack.bucket, api_key_id(key) if key else None):
             state = "ready" if entry.primary_ready else f"not ready: {entry.primary_reason}"
-            print(f"{entry.id:<10} reference {entry.reference or '-':<9} primary {state}")
+            name = f"  name {entry.name!r}" if entry.custom else ""
+            print(f"{entry.id:<15} reference {entry.reference or '-':<9} primary {state}{name}")
+        served = serve_state.read(args.stack_name)
+        if key is None and served is not None and served.api_key_required:
+            print(f"(the server checks API keys: custom voices belong to a key; give it with --api-key-file or "
+                  f"{API_KEY_ENV} to list its own)")
     return 0
 
 
@@ -380,11 +417,13 @@ def build_parser() -> argparse.ArgumentParser:
     keys = srv.add_mutually_exclusive_group()
     keys.add_argument("--api-key", help="require this x-api-key where API Gateway would (default: no key "
                                         f"checked); visible in `ps`: prefer --api-key-file or {API_KEY_ENV}")
-    keys.add_argument("--api-key-file", metavar="PATH", help="read the API key from this file")
+    keys.add_argument("--api-key-file", metavar="PATH", help="read the API key from this file (the one line that "
+                                                             "is not blank or a # comment)")
     admin = srv.add_mutually_exclusive_group()
     admin.add_argument("--admin-key", help="the x-admin-key IAM-authorised routes (PUT /api/route) need locally "
                                            f"(default: refused); prefer --admin-key-file or {ADMIN_KEY_ENV}")
     admin.add_argument("--admin-key-file", metavar="PATH", help="read the admin key from this file")
+    srv.add_argument("--aws-log", action="store_true", help="also print moto's HTTP access log (a line per AWS call)")
     srv.set_defaults(func=cmd_serve)
 
     upl = sub.add_parser("upload", parents=[stack_options],
@@ -415,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     voices.add_argument("action", choices=["bootstrap", "list"])
     voices.add_argument("--force", action="store_true", help="record every reference again")
     voices.add_argument("--no-key", action="store_true", help="run as a deploy without a DashScope key would")
+    voices.add_argument("--api-key-file", metavar="PATH",
+                        help=f"list the custom voices of this API key (also {API_KEY_ENV}); without one, those "
+                             "made without a key")
     voices.set_defaults(func=cmd_voices)
     return parser
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from tts_core.audio import wav_info
+from tts_local import serve_state
 
 pytestmark = pytest.mark.stack
 TTS_LOCAL = str(Path(sys.executable).parent / "tts-local")
@@ -135,3 +143,113 @@ def test_upload_to_a_running_serve_then_download_and_a_bad_upload(served: tuple[
     assert "error MALFORMED_JSON" in done.stdout
     done = run("download", "outputs/nothing.wav", "--out", str(out), env=env)
     assert done.returncode == 1 and "no s3://" in done.stderr
+
+
+# ---- careless use (issue 24) ----------------------------------------------------------------------
+def test_commands_find_a_serve_on_other_ports_without_being_told(served: tuple[str, str], tmp_path: Path) -> None:
+    _, endpoint = served  # free ports, never the default 4566
+    note = tmp_path / "notes.txt"
+    note.write_text("Found without an endpoint.", encoding="utf-8")
+
+    done = run("upload", str(note))  # no --endpoint, TTS_LOCAL_ENDPOINT empty
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"using the local stack served at {endpoint}" in done.stderr and "in-process" not in done.stderr
+    out = tmp_path / "back.wav"
+    done = run("download", "outputs/notes.txt.wav", "--out", str(out), env={"TTS_LOCAL_ENDPOINT": endpoint})
+    assert done.returncode == 0 and wav_info(out.read_bytes()).channels == 1  # the running server has it
+
+
+def test_a_recorded_serve_that_does_not_answer_is_refused_loudly(free_port) -> None:
+    state = serve_state.ServeState(pid=os.getpid(), aws_endpoint=f"http://127.0.0.1:{free_port()}",
+                                   api_url=f"http://127.0.0.1:{free_port()}", api_key_required=False)
+    path = serve_state.write("tts-local", state)
+    try:
+        done = run("probe")
+    finally:
+        path.unlink()
+
+    assert done.returncode != 0 and "runs but nothing answers" in done.stderr, done.stderr
+    assert "in-process" not in done.stderr
+
+
+def write_key_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "key"
+    path.write_text(text)
+    return path
+
+
+def test_a_key_file_with_comments_gives_its_key_line(tts_local_serve, tmp_path: Path) -> None:
+    key = f"k-{uuid.uuid4().hex}"
+    key_file = write_key_file(tmp_path, f"# local key\n\n{key}\n# rotated monthly\n")
+    api_url, _ = tts_local_serve("--api-key-file", str(key_file))
+
+    request = urllib.request.Request(f"{api_url}/api/voices", headers={"x-api-key": key})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+
+
+@pytest.mark.parametrize(("text", "says"), [("# only a comment\n\n", "holds no key"),
+                                            ("key-one\nkey-two\n", "second key on line 2"),
+                                            ("my key\n", "holds a space")])
+def test_a_key_file_that_is_not_one_key_stops_serve_at_start(tmp_path: Path, free_port, text: str,
+                                                             says: str) -> None:
+    done = run("serve", "--port", str(free_port()), "--aws-port", str(free_port()),
+               "--api-key-file", str(write_key_file(tmp_path, text)), timeout=30)
+
+    assert done.returncode != 0 and says in done.stderr, done.stderr
+    assert "ready" not in done.stdout
+
+
+def test_voices_list_with_the_key_lists_the_keys_own_voices(tts_local_serve) -> None:
+    key = f"k-{uuid.uuid4().hex}"
+    api_url, _ = tts_local_serve(env={"TTS_LOCAL_API_KEY": key})
+    rate = 24000
+    t = np.arange(4 * rate) / rate
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), rate, format="WAV")
+    body = {"name": "My narrator", "language": "en", "gender": "male",
+            "audio_base64": base64.b64encode(buf.getvalue()).decode()}
+    request = urllib.request.Request(f"{api_url}/api/voices", data=json.dumps(body).encode(), method="POST",
+                                     headers={"x-api-key": key, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        voice = json.loads(answer.read())
+
+    without = run("voices", "list", env={"TTS_LOCAL_API_KEY": ""})
+    with_key = run("voices", "list", env={"TTS_LOCAL_API_KEY": key})
+
+    assert without.returncode == 0 and voice["id"] not in without.stdout
+    assert "the server checks API keys" in without.stdout  # says what it leaves out
+    assert with_key.returncode == 0 and voice["id"] in with_key.stdout and "'My narrator'" in with_key.stdout
+    assert "zh-female" in with_key.stdout  # and the catalogue
+
+
+ACCESS_LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) /\S* HTTP/1\.1"')
+
+
+FAST_PRIMARY = ("-p", "PrimaryTimeoutSeconds=2", "-p", "PrimaryRetryIntervalSeconds=1", "-p", "RetryBackoffRate=1.0",
+                "-p", "RetryMaxDelaySeconds=1")
+
+
+@pytest.mark.parametrize("aws_log", [False, True])
+def test_the_serve_log_is_ours_unless_asked_and_never_coloured_in_a_file(tts_local_serve, aws_log: bool) -> None:
+    # Segments that time out on the primary: their Map fails with States.Timeout, then the text falls back.
+    api_url, _ = tts_local_serve(*FAST_PRIMARY, *(["--aws-log"] if aws_log else []),
+                                 env={"TTS_LOCAL_FAULTS": "primary=timeout"})
+    text = " ".join(f"Sentence {n} of a text long enough to be cut into segments." for n in range(30))
+    request = urllib.request.Request(f"{api_url}/api/synthesize", data=json.dumps({"text": text}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:  # no weights: the primary's Map fails
+            status, job = answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        status, job = error.code, json.loads(error.read())
+    time.sleep(1)
+
+    log = tts_local_serve.output(api_url)
+    assert status in (200, 202), (job, log[-3000:])
+    assert "\x1b[" not in log  # a pipe, not a terminal
+    assert bool(ACCESS_LINE.search(log)) is aws_log, log[-2000:]
+    for moto_error in ("unhandled exception", "Unhandled termination error", "Traceback"):
+        assert moto_error not in log, log[-3000:]
+    assert "synthesis started" in log  # our own lines stay
