@@ -127,6 +127,13 @@ def test_every_page_in_docs_is_linked_from_the_readme() -> None:
     assert missing == []
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_code_block_swallows_the_text_after_it(page: Path) -> None:
+    """An unclosed fence turns the rest of a page into code, its headings and links with it."""
+    swallowed = [t.map for t in _tokens(page) if t.type == "fence" and re.search(r"^#{2,6} ", t.content, re.MULTILINE)]
+    assert swallowed == []
+
+
 # ---- links ---------------------------------------------------------------------------------------
 def _links(page: Path) -> list[tuple[str, str]]:
     """Relative links of a page as (path, anchor); a link to a heading of the page itself has path ''."""
