@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from tts_core.api.http import API_KEY, IAM, check_raw_body, documented, json_answer, owner, settings
 from tts_core.api.schemas import AcceptedBody, HealthBody, RouteBody, RouteOverride, VoiceReadiness
+from tts_core.models import EngineName
 from tts_core.platform import aws
 from tts_core.platform.observability import logger
 from tts_core.routing import signals as routing
@@ -44,8 +45,8 @@ def health() -> Response[str]:
     except RouteStoreError as exc:  # the route hint is advisory: report, never fail the health call
         logger.warning("route document unreadable", extra={"error": str(exc)})
         route = {"route": "primary", "reason": f"route document unreadable: {exc.code}"}
-    engines = {"primary": "fallback-routed" if route["route"] == "fallback" else "in service",
-               "fallback": "in service", "offline": "last resort"}
+    engines = {EngineName.PRIMARY: "fallback-routed" if route["route"] == "fallback" else "in service",
+               EngineName.FALLBACK: "in service", EngineName.OFFLINE: "last resort"}
     voices = {e.id: VoiceReadiness(primary_ready=e.primary_ready, primary_reason=e.primary_reason)
               for e in directory.list_for(settings().bucket_name, owner(router.current_event))}
     return json_answer(200, HealthBody(route=route, engines=engines, voices=voices))
