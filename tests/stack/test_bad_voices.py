@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -248,3 +250,33 @@ def test_given_64_letters_without_a_space_then_the_name_is_kept_whole(served: Se
 
     assert status == 201 and voice["name"] == name, voice
     delete(served, voice["id"])
+
+
+# ---- a voice deleted while a job uses it ----------------------------------------------------------
+def metric_documents(out: str) -> list[dict[str, Any]]:
+    return [doc for line in out.splitlines() if line.startswith('{"_aws"') for doc in [json.loads(line)]]
+
+
+def test_given_a_voice_deleted_while_its_job_runs_then_the_job_ends_voice_not_found_not_as_an_outage(
+        served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    status, voice = clone(served, RECORDING, name="short-lived")
+    assert status == 201, voice
+    # The engines that could speak it fail; the last resort is slowed, so the voice goes while it waits.
+    monkeypatch.setenv("TTS_LOCAL_FAULTS", "primary=error,fallback=error,offline=slow:3")
+    capsys.readouterr()
+    answers: list[tuple[int, dict[str, Any]]] = []
+    request = json.dumps({"text": "Spoken by a voice about to go.", "voice": voice["id"]}).encode()
+    poster = threading.Thread(target=lambda: answers.append(call(served.server, "POST", "/api/synthesize", request)))
+    poster.start()
+    time.sleep(1.0)  # accepted, and the last resort is waiting
+
+    delete(served, voice["id"])
+    poster.join(timeout=60)
+
+    (status, job), = answers
+    assert (job["status"], job["code"]) == ("error", "VOICE_NOT_FOUND"), job
+    assert "deleted while the job ran" in job["message"], job["message"]
+    assert status == 404, job  # the caller's doing, not an engine outage (502)
+    recorded = [doc for doc in metric_documents(capsys.readouterr().out) if "RequestFailed" in doc]
+    assert recorded and all(doc["RequestFailed"] == [0.0] for doc in recorded), recorded  # AllEnginesFailedAlarm
+    assert [doc["RequestRefused"] for doc in recorded] == [[1.0]], recorded

@@ -9,6 +9,7 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
+from tts_core.errors import VoiceNotFoundError
 from tts_core.models import (
     Attempt,
     EngineName,
@@ -57,12 +58,11 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
             duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request,
             cache_hit=out.cached, segments=_with_attempts(out.segments, attempts))
     else:
-        summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
+        code, message = _failure(task.request, failed)
         result = SynthesisResult(
             request_id=task.request_id, correlation_id=task.correlation_id, status="failed",
-            bucket=settings.bucket_name, error_code=ALL_ENGINES_FAILED,
-            error_message=f"every engine failed ({summary})", attempts=attempts, total_ms=total_ms,
-            request=task.request)
+            bucket=settings.bucket_name, error_code=code, error_message=message, attempts=attempts,
+            total_ms=total_ms, request=task.request)
     storage.put_json(settings.bucket_name, storage.result_key(task.request_id), result.model_dump(mode="json"))
     if task.upload is not None:
         uploads.record_outcome(result, task.upload)
@@ -75,6 +75,16 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
                                            "error_code": result.error_code, "cache_hit": result.cache_hit,
                                            "segments": len(result.segments or ())})
     return result
+
+
+def _failure(request: SynthesisRequest, failed: list[Attempt]) -> tuple[str, str]:
+    """Why a request failed: its voice deleted while it ran (a caller's doing: every voice was checked
+    when it was accepted, so an engine that cannot find one saw it vanish), else an outage of every engine."""
+    summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
+    if any(a.code == VoiceNotFoundError.code for a in failed):
+        voices = " or ".join(f"'{v}'" for v in request.voice_ids)
+        return VoiceNotFoundError.code, f"the voice {voices} was deleted while the job ran ({summary})"
+    return ALL_ENGINES_FAILED, f"every engine failed ({summary})"
 
 
 def _with_attempts(parts: list[SegmentPart] | None, attempts: list[Attempt]) -> list[SegmentPart] | None:
@@ -97,7 +107,11 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics = new_metrics()
     metrics.add_dimension(name="engine", value=result.engine_used or "none")
     metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=int(result.status == "failed"))
+    # RequestFailed is the outage that AllEnginesFailedAlarm pages on; a failure the caller caused is not one.
+    outage = result.status == "failed" and result.error_code == ALL_ENGINES_FAILED
+    metrics.add_metric(name="RequestFailed", unit=MetricUnit.Count, value=int(outage))
+    refused = result.status == "failed" and not outage
+    metrics.add_metric(name="RequestRefused", unit=MetricUnit.Count, value=int(refused))
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=len(result.attempts))
     metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=int(result.cache_hit))
     metrics.add_metric(name="Failovers", unit=MetricUnit.Count,
