@@ -38,7 +38,7 @@ from tts_core.pipeline.jobs import Job
 from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
 from tts_core.platform import aws, config
 from tts_core.voices.prepare import remote_prepare
-from tts_local import faults, in_process
+from tts_local import faults, in_process, moto_fixes
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -274,6 +274,7 @@ class LocalStack:
             raise RuntimeError("another local stack is running in this process")
         try:
             in_process.install()
+            moto_fixes.install()
             self._set_environment(_FAKE_CREDENTIALS)
             self._saved_log_level = _INTERPRETER_LOGGER.level
             _INTERPRETER_LOGGER.setLevel(logging.CRITICAL)
@@ -313,6 +314,7 @@ class LocalStack:
         aws.reset_clients()
         config.reset()
         in_process.uninstall()
+        moto_fixes.uninstall()
         if LocalStack._running_lock.locked():
             LocalStack._running_lock.release()
 

@@ -200,6 +200,10 @@ def all_error_classes() -> list[type[TtsError]]:
     return found
 
 
+def error_class_with_code(code: str) -> type[TtsError] | None:
+    return next((c for c in all_error_classes() if c.code == code), None)
+
+
 def error_class_named(name: str) -> type[TtsError] | None:
     return next((c for c in all_error_classes() if c.__name__ == name), None)
 

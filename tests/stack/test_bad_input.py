@@ -151,6 +151,7 @@ def body(**fields: Any) -> bytes:
 HOSTILE_MARKUP = ('<speak><prosody rate="x-fast">hi</prosody><audio src="http://evil.example/x.wav"/></speak>',
                   "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "<!--#exec cmd=\"ls\"-->")
 
+PYDANTIC_WORDING = ("Input should", "Value error", "instance of", "String should", "Field required", "Extra inputs")
 API_REFUSALS: list[tuple[str, bytes, str, int, str]] = [  # id, body, content type, status, code
     # whitespace only: tabs, CR, no-break and ideographic spaces
     ("blank-tabs", body(text="\t\t\r\n"), JSON, 400, "INVALID_INPUT"),
@@ -188,7 +189,11 @@ API_REFUSALS: list[tuple[str, bytes, str, int, str]] = [  # id, body, content ty
     ("speed-high", body(text="hi", speed=2.01), JSON, 400, "INVALID_INPUT"),
     ("speed-zero", body(text="hi", speed=0), JSON, 400, "INVALID_INPUT"),
     ("speed-word", body(text="hi", speed="fast"), JSON, 400, "INVALID_INPUT"),
-    ("speed-nan", b'{"text": "hi", "speed": NaN}', JSON, 400, "INVALID_INPUT"),  # json reads NaN; out of range
+    ("speed-nan", b'{"text": "hi", "speed": NaN}', JSON, 400, "MALFORMED_JSON"),  # Python reads NaN; JSON has none
+    ("pitch-infinity", b'{"text": "hi", "pitch": Infinity}', JSON, 400, "MALFORMED_JSON"),
+    ("alpha-minus-infinity", b'{"text": "hi", "emotion": {"alpha": -Infinity}}', JSON, 400, "MALFORMED_JSON"),
+    ("volume-nan-valid-elsewhere", b'{"text": "NaN and Infinity are words here", "volume": NaN}', JSON, 400,
+     "MALFORMED_JSON"),
     ("speed-infinite", b'{"text": "hi", "speed": 1e999}', JSON, 400, "INVALID_INPUT"),
     ("pitch-zero", body(text="hi", pitch=0), JSON, 400, "INVALID_INPUT"),
     ("pitch-negative", body(text="hi", pitch=-1), JSON, 400, "INVALID_INPUT"),
@@ -271,9 +276,32 @@ def test_given_bad_input_when_posted_then_a_4xx_with_a_stable_code_and_nothing_s
     assert (answer.status, answer.body["status"], answer.body["code"]) == (status, "error", code), answer.raw[:300]
     assert set(answer.body) == {"status", "code", "message"} and answer.body["message"]
     assert len(answer.body["message"]) <= MAX_MESSAGE_CHARS, answer.body["message"][:300]  # long values cut short
+    assert not any(words in answer.body["message"] for words in PYDANTIC_WORDING), answer.body["message"]
     assert_never_reflected_raw(answer)
     assert len(executions(served.stack)) == started
     assert_every_key_is_under_a_known_prefix(served.stack)
+
+
+def test_given_whitespace_only_text_then_the_message_is_plain(served: Served) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", body(text=" \t "), {"Content-Type": JSON})
+
+    assert (answer.status, answer.body["message"]) == (400, "text: is empty or only whitespace"), answer.raw
+
+
+@pytest.mark.parametrize("payload", [b"\xef\xbb\xbf" + body(text="Byte-order mark first."),
+                                     b"\xef\xbb\xbf \r\n" + body(text="Byte-order mark, then a blank line.")])
+def test_given_a_utf8_byte_order_mark_then_the_body_is_accepted_as_an_upload_is(served: Served,
+                                                                               payload: bytes) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", payload, {"Content-Type": JSON})
+
+    assert answer.status in (200, 202) and answer.body["status"] in ("success", "accepted"), answer.raw[:300]
+
+
+def test_given_a_utf8_byte_order_mark_before_an_array_then_it_is_still_not_a_body(served: Served) -> None:
+    answer = send(served.server, "POST", "/api/synthesize", b"\xef\xbb\xbf" + b'[{"text": "hi"}]',
+                  {"Content-Type": JSON})
+
+    assert (answer.status, answer.body["code"]) == (400, "INVALID_INPUT"), answer.raw[:300]
 
 
 def test_given_no_content_type_when_a_valid_body_is_posted_then_it_is_taken_as_json(served: Served) -> None:

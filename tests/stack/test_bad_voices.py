@@ -165,7 +165,7 @@ REFUSED_BASE64 = [  # id, text, in the message
 @pytest.mark.parametrize("text", [pytest.param(t, id=i) for i, t in ACCEPTED_BASE64])
 def test_given_base64_as_common_tools_write_it_then_the_voice_is_created(served: Served, text: str) -> None:
     assert (PLAIN.endswith("=") or len(RECORDING) % 3 == 0) and len(PLAIN) % 4 == 0
-    status, voice = clone(served, b64=text, name=f"b64 {len(text)} {text[:6]}")
+    status, voice = clone(served, b64=text, name=f"base64 form of {len(text)} characters")
 
     assert status == 201, voice
     samples, rate = stored(served.stack, voice["id"])

@@ -3,6 +3,9 @@ audio (an explicit second step, outside the resolver: see `synthesis.wait_for_au
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 from typing import Any
 
 from tts_core.api import synthesis
@@ -26,7 +29,24 @@ def with_media_type_in_lower_case(event: dict[str, Any]) -> dict[str, Any]:
     return fixed
 
 
+def without_byte_order_mark(event: dict[str, Any]) -> dict[str, Any]:
+    """A UTF-8 body may start with a byte-order mark (Windows tools write one; an upload is read with it,
+    tts_core.pipeline.upload_encoding): powertools' JSON parser refuses it, so it goes before parsing."""
+    body = event.get("body")
+    if not isinstance(body, str):
+        return event
+    if not event.get("isBase64Encoded"):
+        return event | {"body": body.removeprefix("\ufeff")} if body.startswith("\ufeff") else event
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return event  # refused as it is (tts_core.api.http.raw_body)
+    if not raw.startswith(codecs.BOM_UTF8):
+        return event
+    return event | {"body": base64.b64encode(raw.removeprefix(codecs.BOM_UTF8)).decode()}
+
+
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    answer = app.resolve(with_media_type_in_lower_case(event), context)
+    answer = app.resolve(with_media_type_in_lower_case(without_byte_order_mark(event)), context)
     started = synthesis.started_synthesis(event, answer)
     return answer if started is None else synthesis.wait_for_audio(started, answer)

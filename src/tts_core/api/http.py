@@ -22,13 +22,17 @@ from tts_core.errors import (
     UnsupportedMediaTypeError,
     quoted,
 )
-from tts_core.models import MAX_REQUEST_BYTES
+from tts_core.models import MAX_REQUEST_BYTES, parse_json
 from tts_core.platform import config
 from tts_core.platform.config import ApiSettings
 
 # A voice's recording travels base64-encoded in the JSON body: Lambda takes at most 6 MB per synchronous
 # invocation (event included), API Gateway 10 MB. 5 MiB of body holds 30 s of 16-bit mono WAV at 48 kHz.
 MAX_VOICE_BODY_BYTES = 5 * 1024 * 1024
+# A 30 s recording fits as mono 16-bit WAV up to 44.1 kHz (2.6 MB, 3.5 MB in base64), or as FLAC; stereo
+# 48 kHz does not (5.8 MB, 7.7 MB in base64). The page resamples large files itself; an API caller is told.
+VOICE_TOO_LARGE_HELP = ("; the base64 of a recording takes a third more than the file: save it as mono, at 16 kHz "
+                        "(30 s of 16 kHz mono 16-bit WAV is 0.96 MB), or as FLAC")
 VOICES_PATH = "/api/voices"
 API_KEY = [{"ApiKey": []}]  # OpenAPI security requirements, as template.yaml sets them per route
 IAM = [{"IamSigV4": []}]
@@ -64,16 +68,19 @@ def check_raw_body(event: APIGatewayProxyEvent) -> None:
     if content_type and not content_type.split(";")[0].strip().lower().endswith("json"):
         raise UnsupportedMediaTypeError(f"send the body as application/json, not {quoted(content_type)}")
     raw = raw_body(event)
-    limit = MAX_VOICE_BODY_BYTES if event.path.rstrip("/") == VOICES_PATH else MAX_REQUEST_BYTES
+    voices = event.path.rstrip("/") == VOICES_PATH
+    limit = MAX_VOICE_BODY_BYTES if voices else MAX_REQUEST_BYTES
     if len(raw) > limit:
-        raise PayloadTooLargeError(f"the body is larger than {limit} bytes")
+        raise PayloadTooLargeError(f"the body is larger than {limit} bytes" + (VOICE_TOO_LARGE_HELP if voices else ""))
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidEncodingError(f"the body is not valid UTF-8 (byte {exc.start})") from None
     # powertools validates a JSON array body by its first item: an array must not pass as an object.
     if raw.lstrip(b" \t\r\n")[:1] == b"[":
         raise InvalidInputError("the request body must be a JSON object, not an array")
+    if b"NaN" in raw or b"Infinity" in raw:  # Python's json (powertools') reads them; JSON has no such numbers
+        parse_json(text, "the body")
 
 
 def raw_body(event: APIGatewayProxyEvent) -> bytes:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tts_core.catalogue import Gender, Language
 from tts_core.models import Attempt, SegmentPart
 from tts_core.pipeline.jobs import Progress
 from tts_core.routing.breaker import Route, RouteDocument
+from tts_core.voices.names import clean_name
 
 
 class ErrorBody(BaseModel):
@@ -63,7 +64,9 @@ class CreateVoice(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
-                                           pattern=r"^[^\x00-\x1f\x7f]+$")]
+                                           pattern=r"^[^\x00-\x1f\x7f]+$"),
+                    AfterValidator(clean_name)] = Field(description="visible text (tts_core.voices.names); a key's "
+                                                                    "voices never share a name")
     language: Language = Field(description="the language it speaks (the catalogue's values)")
     gender: Gender
     audio_base64: Annotated[str, Field(min_length=1, description="WAV, FLAC, OGG or MP3, base64-encoded; "

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tts_core.api.http import API_KEY, base_url, check_raw_body, documented, json_answer, owner, settings
 from tts_core.api.schemas import JobBody
-from tts_core.errors import TtsError
+from tts_core.errors import TtsError, error_class_with_code
 from tts_core.models import SynthesisRequest, check_limits
 from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import Job
@@ -83,6 +83,15 @@ def started_synthesis(event: dict[str, Any], answer: dict[str, Any]) -> JobBody 
     return JobBody.model_validate_json(answer["body"])
 
 
+def _final_status(job: Job) -> int:
+    """200 with the audio; 502 when every engine failed; a failure the caller caused (the voice deleted
+    while the job ran) has its own code's status."""
+    if job.status == "succeeded":
+        return 200
+    known = error_class_with_code(job.result.error_code or "") if job.result else None
+    return known.http_status if known is not None and known.http_status < 500 else 502
+
+
 def wait_for_audio(started: JobBody, answer: dict[str, Any]) -> dict[str, Any]:
     """Wait for a started job up to SyncWaitSeconds: 200 with the audio, 502 if every engine failed, the
     202 as it was while it runs on. Once the execution has started, a failure to read its state is no
@@ -97,5 +106,5 @@ def wait_for_audio(started: JobBody, answer: dict[str, Any]) -> dict[str, Any]:
     if job.status == "running":
         return answer
     base = started.status_url.removesuffix(f"/api/jobs/{started.request_id}")
-    final = json_answer(200 if job.status == "succeeded" else 502, job_body(job, base), exclude_none=True)
+    final = json_answer(_final_status(job), job_body(job, base), exclude_none=True)
     return answer | {"statusCode": final.status_code, "body": final.body}

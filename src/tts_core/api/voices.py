@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 from typing import Annotated
 
@@ -11,6 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from tts_core.api.base64_audio import decode_audio_base64
 from tts_core.api.http import API_KEY, VOICES_PATH, check_raw_body, documented, json_answer, owner, settings
 from tts_core.api.schemas import CreateVoice, VoiceBody, VoicesBody
 from tts_core.catalogue import Voice, catalogue_voice_for
@@ -48,10 +47,7 @@ def create_voice(body: Annotated[CreateVoice, Body(description="the recording an
     event = router.current_event
     check_raw_body(event)
     conf = settings()
-    try:
-        audio = base64.b64decode(body.audio_base64, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInputError("audio_base64 is not valid base64") from None
+    audio = decode_audio_base64(body.audio_base64)
     fallback = catalogue_voice_for(body.language, body.gender)
     voice_id = f"v-{secrets.token_hex(6)}"
     record = registry.register_voice(conf.bucket_name, voice_id, audio, language=body.language,
