@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 from tts_core.errors import InvalidInputError
+from tts_core.models import AudioFormat, Mastering
 
-AudioFormat = Literal["wav", "flac", "mp3", "opus"]
-Mastering = Literal["default", "acx", "podcast", "broadcast"]
+__all__ = ["AudioFormat", "DeliveryOptions", "FormatSpec", "Mastering", "resolve", "spec"]
+
 DEFAULT_FORMAT: AudioFormat = "wav"
 
 # ACX (Audible) accepts only this: MP3, 192 kbps constant bitrate, 44.1 kHz (acx.com audio submission
@@ -109,8 +109,9 @@ def resolve(fmt: AudioFormat | None, rate: int, bitrate_kbps: int | None, master
     """The request's choices (None: not chosen) -> what is delivered; InvalidInputError when they conflict.
 
     `acx` fixes format, rate and bitrate to ACX's: a request that chose others is refused rather than
-    quietly changed. `rate` is the synthesis rate (the request's or the contract's); a codec that does not
-    take it gets the next rate up it takes."""
+    quietly changed. `rate` is the synthesis rate (the request's, `rate_requested`, or the contract's); a
+    codec that does not take it gets the next rate up it takes, and an MP3 bitrate over MPEG-2's 160 kbps
+    moves an unrequested rate up to 44.1 kHz."""
     if mastering == "acx":
         wrong = [f"{name} {value}" for name, value, acx in (
             ("format", fmt, ACX_FORMAT), ("bitrate_kbps", bitrate_kbps, ACX_BITRATE_KBPS),
@@ -121,4 +122,7 @@ def resolve(fmt: AudioFormat | None, rate: int, bitrate_kbps: int | None, master
         return DeliveryOptions(ACX_FORMAT, ACX_SAMPLE_RATE, ACX_BITRATE_KBPS, mastering)
     chosen = FORMATS[fmt or DEFAULT_FORMAT]
     out_rate = chosen.delivery_rate(rate)
+    limits = chosen.bitrate_limits(out_rate)
+    if not rate_requested and limits and bitrate_kbps is not None and bitrate_kbps > limits[1]:
+        out_rate = chosen.delivery_rate(ACX_SAMPLE_RATE)  # a bitrate only 44.1 kHz MP3 takes: go up to it
     return DeliveryOptions(chosen.name, out_rate, chosen.bitrate(mastering, bitrate_kbps, out_rate), mastering)

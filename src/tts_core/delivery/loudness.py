@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+import soundfile as sf
 import soxr
 
 SILENCE_DBFS = -60.0  # a sample below this is silence (ACX's noise floor)
@@ -149,4 +150,16 @@ def _rounded(value: float | None) -> float | None:
 def measure(samples: np.ndarray, rate: int) -> Loudness:
     meter = LoudnessMeter(rate)
     meter.add(samples)
+    return meter.result()
+
+
+def measure_file(source: str | BinaryIO, *, block_frames: int = 1 << 16) -> Loudness:
+    """A file of any format libsndfile decodes, measured as decoded, block by block."""
+    with sf.SoundFile(source) as f:
+        meter = LoudnessMeter(int(f.samplerate))
+        # Seek first: libsndfile 1.2.2's MP3 reader decodes its first frames wrong otherwise (libmpg123
+        # "part2_3_length too large": it starts without the bit reservoir). SoundFile.blocks does not seek.
+        f.seek(0)
+        while (block := f.read(block_frames, dtype="float64", always_2d=True)).size:
+            meter.add(block.mean(axis=1))
     return meter.result()

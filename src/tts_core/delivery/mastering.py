@@ -5,7 +5,8 @@ Two passes over the audio, both chunk by chunk so a chapter of any length stream
 (`loudness.LoudnessMeter`), the second applies one gain, a look-ahead peak limiter and the profile's
 head and tail silence (`MasterStream`). Profiles with a limiter run a dry second pass first and correct
 the gain by what the limiter took, so the output lands on the target rather than under it.
-`master_chunks` runs the passes over a source it can read more than once; `master` does it for one buffer.
+`prepare` runs the first pass(es) over a source it can read more than once, `apply` the second;
+`master` does both for one buffer.
 
 Profiles and their sources:
 - default: the audio contract (tts_core.audio): gated RMS -20 dBFS, peaks at most -1 dBFS by a
@@ -170,6 +171,7 @@ class MasterStream:
 
     def __init__(self, profile: Profile, the_plan: Plan, rate: int, frames: int,
                  output_gain_db: float = 0.0) -> None:
+        # The chunk sizes are the caller's; `frames` (the source's length) places the tail cut.
         self.plan = the_plan
         self._gain = 10 ** (the_plan.gain_db / 20)
         ceiling = min(profile.ceiling_dbfs - output_gain_db, 0.0)
@@ -202,31 +204,35 @@ def _measure(chunks: Iterable[np.ndarray], rate: int) -> Loudness:
     return meter.result()
 
 
-def _second_pass(chunks: Iterable[np.ndarray], profile: Profile, the_plan: Plan, rate: int,
-                 frames: int, output_gain_db: float) -> Iterator[np.ndarray]:
+def apply(chunks: Iterable[np.ndarray], profile: Profile, the_plan: Plan, rate: int, frames: int,
+          output_gain_db: float = 0.0) -> Iterator[np.ndarray]:
+    """The second pass over `frames` frames of audio, with a plan from `prepare`."""
     stream = MasterStream(profile, the_plan, rate, frames, output_gain_db)
     for chunk in chunks:
         yield stream.process(chunk)
     yield stream.flush()
 
 
-def master_chunks(source: Callable[[], Iterable[np.ndarray]], rate: int, profile: Profile,
-                  output_gain_db: float = 0.0) -> Iterator[np.ndarray]:
-    """The mastered audio of `source` (called once per pass: it must give the same chunks each time).
-    `output_gain_db`: what the encoder will do to the level (MP3: formats.FormatSpec.encoder_gain_db)."""
+def prepare(source: Callable[[], Iterable[np.ndarray]], rate: int, profile: Profile,
+            output_gain_db: float = 0.0) -> tuple[Plan, int]:
+    """The first pass (two with a limiter): the plan for `apply`, and how many frames the source has.
+    `source` is called once per pass and must give the same chunks each time; `output_gain_db` is what
+    the encoder will do to the level (MP3: formats.FormatSpec.encoder_gain_db)."""
     measured = _measure(source(), rate)
     the_plan = plan(profile, measured, rate, output_gain_db)
     frames = round(measured.duration_s * rate)
     if profile.limiter:  # what the limiter takes off the level is given back to the gain, once
-        dry_run = _second_pass(source(), profile, the_plan, rate, frames, output_gain_db)
-        dry = getattr(_measure(dry_run, rate), profile.level)
+        dry = getattr(_measure(apply(source(), profile, the_plan, rate, frames, output_gain_db), rate),
+                      profile.level)
         if dry is not None:
             correction = min(profile.target_db - output_gain_db - dry, _MAX_GAIN_DB - the_plan.gain_db)
             the_plan = Plan(the_plan.gain_db + correction, the_plan.head_pad, the_plan.head_cut,
                             the_plan.tail_pad, the_plan.tail_cut)
-    yield from _second_pass(source(), profile, the_plan, rate, frames, output_gain_db)
+    return the_plan, frames
 
 
 def master(pcm: np.ndarray, rate: int, profile: Profile | Mastering, output_gain_db: float = 0.0) -> np.ndarray:
+    """One buffer, both passes."""
     chosen = PROFILES[profile] if isinstance(profile, str) else profile
-    return np.concatenate(list(master_chunks(lambda: [pcm], rate, chosen, output_gain_db)))
+    the_plan, frames = prepare(lambda: [pcm], rate, chosen, output_gain_db)
+    return np.concatenate(list(apply([pcm], chosen, the_plan, rate, frames, output_gain_db)))
