@@ -22,13 +22,13 @@ from pydantic import BaseModel
 
 from tts_core.delivery.formats import for_request
 from tts_core.errors import NotFoundError
-from tts_core.models import CaptionKeys, EngineOutput, SynthesisRequest
+from tts_core.models import CaptionKeys, EngineName, EngineOutput, SynthesisRequest
 from tts_core.platform import storage
 from tts_core.platform.config import StorageSettings
 
 CACHE_VERSION = 2  # 2: entries are delivered files (format, mastering, captions), no longer contract WAVs
 # The engines a route can choose: the offline last resort only runs when both failed, and is never cached.
-CACHEABLE_ENGINES = ("primary", "fallback")
+CACHEABLE_ENGINES = (EngineName.PRIMARY, EngineName.FALLBACK)
 
 
 class CacheLookupTask(BaseModel):

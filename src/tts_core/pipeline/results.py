@@ -10,7 +10,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
 from tts_core.errors import DeliveryError, StorageError
-from tts_core.models import Attempt, EngineOutput, SegmentPart, SynthesisRequest, SynthesisResult, UploadSource
+from tts_core.models import (
+    Attempt,
+    EngineName,
+    EngineOutput,
+    SegmentPart,
+    SynthesisRequest,
+    SynthesisResult,
+    UploadSource,
+)
 from tts_core.pipeline import cache, uploads
 from tts_core.pipeline.attempts import read_attempts
 from tts_core.pipeline.deliver import deliver
@@ -118,7 +126,7 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=len(result.attempts))
     metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=int(result.cache_hit))
     metrics.add_metric(name="Failovers", unit=MetricUnit.Count,
-                       value=int(result.engine_used not in (None, "primary")))
+                       value=int(result.engine_used not in (None, EngineName.PRIMARY)))
     metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=result.total_ms)
     metrics.flush_metrics()
 
