@@ -7,6 +7,9 @@ no weights, the fallback no key, and eSpeak NG speaks; the page must say so plai
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import shutil
 import time
 import urllib.request
@@ -178,3 +181,36 @@ def test_page_clones_a_voice_from_a_file(tts_local_serve, browser, tmp_path: Pat
     assert "fallback voice zh-female" in text_of(browser, "clone-status")
     rows = browser.find_elements(By.CSS_SELECTOR, "#my-voices tr")
     assert [r.find_elements(By.TAG_NAME, "td")[0].text for r in rows] == ["From a file"]
+
+
+def test_with_many_voices_the_result_sits_by_the_button_and_long_names_wrap(tts_local_serve, browser) -> None:
+    api_url, _ = tts_local_serve("-p", "SyncWaitSeconds=0")
+    rate = 22050
+    t = np.arange(4 * rate) / rate
+    buf = io.BytesIO()
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32), rate, format="WAV")
+    audio = base64.b64encode(buf.getvalue()).decode()
+    names = ["N" * 64] + [f"Voice number {n}" for n in range(12)]  # 64 letters without a space first
+    for name in names:
+        body = json.dumps({"name": name, "language": "en", "gender": "female", "audio_base64": audio}).encode()
+        request = urllib.request.Request(f"{api_url}/api/voices", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert answer.status == 201
+    browser.set_window_size(1000, 900)
+    browser.get(f"{api_url}/")
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#my-voices tr")) == len(names))
+
+    browser.find_element(By.ID, "synthesize").click()
+    WebDriverWait(browser, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+                                     in ("done", "error"))
+
+    box = browser.execute_script("""
+        const top = id => document.getElementById(id).getBoundingClientRect();
+        const page = document.documentElement;
+        return {button: top("synthesize").bottom, result: top("result").top, clone: top("clone").top,
+                overflow: Math.max(top("my-voices-table").right - top("clone").right,
+                                   page.scrollWidth - page.clientWidth)};""")
+    assert box["result"] < box["clone"], box  # above the voice table, however long it is
+    assert box["result"] - box["button"] < 200, box  # next to the Synthesize button
+    assert box["overflow"] <= 0, box  # the 64-letter name wraps: the panel does not scroll sideways
