@@ -17,6 +17,7 @@ from http_client import call
 
 from tts_core.delivery import render
 from tts_core.models import SynthesisRequest
+from tts_core.pipeline import deliver
 from tts_core.platform import aws, storage
 from tts_core.segmentation import sentence_spans
 from tts_local.doubles import ToneEngine
@@ -186,3 +187,17 @@ def test_uploads_deliver_their_format_and_captions(local_stack) -> None:
         assert note["audio_key"] == "outputs/note.txt.flac" and note["format"] == "flac"
         samples, _ = decoded(storage.get_bytes(stack.bucket, "outputs/note.txt.flac"))
         assert samples.size > 0
+
+
+def test_a_delivery_that_breaks_is_recorded_as_delivery_failed(local_stack, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(deliver, "render", broken)
+    with local_stack(engines={"primary": ToneEngine("primary")}) as stack:
+        job = stack.wait(stack.submit(ACX))
+        result = job.result
+        assert result.status == "failed" and result.error_code == "DELIVERY_FAILED"
+        assert "encoder exploded" in result.error_message and result.engine_used == "primary"
+        record = storage.get_json(stack.bucket, storage.result_key(job.request_id))
+        assert record["error_code"] == "DELIVERY_FAILED"
