@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test test-fast test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean \
         image-tools image image-size test-image bench-image clean-images
 
-$(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt infra/layers/*/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
