@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test test-fast test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean \
         image-tools image image-size test-image bench-image clean-images
 
-$(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt infra/layers/*/requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
@@ -71,7 +71,8 @@ $(IDX_STAMP): requirements-indextts.txt constraints-dev.txt pyproject.toml
 	rm -f "$$($(IDX_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	$(IDX_VENV)/bin/python -c "from indextts.utils.front import TextNormalizer as T; T().load()"
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt \
-	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 moto pytest pytest-timeout
+	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 moto pytest pytest-timeout \
+	    pyloudnorm  # delivery: the primary's output mastered to each profile (tests/heavy)
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 

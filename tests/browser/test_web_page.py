@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import srt
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -26,6 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tts_core.audio import wav_info
+from tts_core.segmentation import sentence_spans
 
 pytestmark = pytest.mark.browser
 
@@ -112,6 +114,38 @@ def test_page_synthesizes_mixed_text_shows_the_failover_and_plays_a_wav(tts_loca
     info = wav_info(wav)
     assert (info.sample_rate, info.channels) == (22050, 1)
     assert duration == pytest.approx(info.duration_s, abs=0.05) and duration > 0.5
+
+
+def test_page_delivers_an_acx_mp3_plays_it_and_links_its_captions(tts_local_serve, browser) -> None:
+    api_url, _ = tts_local_serve("--api-key", API_KEY, "-p", "SyncWaitSeconds=0")
+    browser.get(f"{api_url}/")
+    browser.execute_script(f"localStorage.setItem('tts.apiKey', '{API_KEY}')")
+    browser.get(f"{api_url}/")
+    WebDriverWait(browser, 30).until(lambda d: len(Select(d.find_element(By.ID, "voice")).options) >= 4)
+    Select(browser.find_element(By.ID, "mastering")).select_by_value("acx")
+    browser.find_element(By.ID, "captions").click()
+    browser.find_element(By.ID, "synthesize").click()
+    WebDriverWait(browser, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+                                     in ("done", "error"))
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", text_of(browser, "error")
+    assert "(mp3," in text_of(browser, "duration") and "192 kbps" in text_of(browser, "duration")
+    assert "Mastering acx" in text_of(browser, "loudness") and "meets the profile" in text_of(browser, "loudness")
+
+    # Chromium decodes the MP3 the presigned URL serves as audio/mpeg ...
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script(
+        "const a = document.getElementById('audio'); return a.readyState >= 1 && a.duration > 0"))
+    src = browser.execute_script("return document.getElementById('audio').currentSrc")
+    with urllib.request.urlopen(src, timeout=10) as answer:
+        assert answer.headers["Content-Type"] == "audio/mpeg"
+    # ... and links the captions.
+    srt_url = browser.find_element(By.ID, "caption-srt").get_attribute("href")
+    with urllib.request.urlopen(srt_url, timeout=10) as answer:
+        cues = list(srt.parse(answer.read().decode()))
+    assert [c.content for c in cues] == sentences_of(browser.find_element(By.ID, "text").get_attribute("value"))
+
+
+def sentences_of(text: str) -> list[str]:
+    return [text[s.start:s.end] for s in sentence_spans(text)]
 
 
 def _synthesize_with_selected_voice(browser: WebDriver) -> str:

@@ -698,3 +698,28 @@ def test_a_voice_cloned_through_the_api_is_prepared_at_creation_and_spoken_by_th
     assert engine.last_stats["conditioning_reused"] is True
     assert output.duration_s > 0.5 and storage.exists(BUCKET, output.audio_key)
     assert net_attempts == []
+
+
+@pytest.fixture(scope="module")
+def primary_pcm(engine: IndexTtsEngine) -> Any:
+    """What the real inference code speaks (tiny random weights: noise-like, but real audio), in the contract."""
+    from tts_core.audio import AudioContract
+    from tts_core.deadline import Deadline
+    from tts_core.models import SynthesisRequest
+
+    audio = engine.synthesize(SynthesisRequest(text=TEXT, voice="zh-female"), Deadline.in_seconds(900))
+    return AudioContract(CONTRACT_RATE).conform(audio.samples, audio.sample_rate)
+
+
+@pytest.mark.parametrize(("profile", "fmt"), [("default", "wav"), ("acx", None), ("podcast", "mp3"),
+                                              ("broadcast", "opus")])
+def test_the_primarys_output_meets_each_mastering_profile(primary_pcm: Any, profile: str, fmt: str | None) -> None:
+    import io
+
+    from tts_core.delivery.formats import resolve
+    from tts_core.delivery.loudness import measure_file
+    from tts_core.delivery.render import render
+
+    done = render(primary_pcm, CONTRACT_RATE, resolve(fmt, CONTRACT_RATE, None, profile))
+    assert done.misses == [], done.loudness
+    assert measure_file(io.BytesIO(done.audio)) == done.loudness

@@ -16,9 +16,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import av
+import mutagen.mp3
 import numpy as np
 import pytest
 import soundfile as sf
+import srt
+import webvtt
 
 from tts_core.audio import wav_info
 from tts_local import serve_state
@@ -41,6 +45,29 @@ def test_synthesize_on_a_fresh_stack_writes_a_wav_and_explains_the_failover(tmp_
     assert "MODEL_UNAVAILABLE" in done.stdout and "ENGINE_NOT_CONFIGURED" in done.stdout
     info = wav_info(out.read_bytes())
     assert (info.sample_rate, info.channels, info.subtype) == (22050, 1, "PCM_16") and info.duration_s > 0.3
+
+
+def test_synthesize_an_acx_mp3_with_captions(tmp_path: Path) -> None:
+    out = tmp_path / "x.mp3"
+    done = run("synthesize", "It was a bright cold day in April. 你好，世界。", "--format", "mp3", "--captions",
+               "--mastering", "acx", "--out", str(out))
+
+    assert done.returncode == 0, done.stderr
+    assert "(mp3," in done.stdout and "mastering acx:" in done.stdout and "meets it" in done.stdout
+    frames = mutagen.mp3.MP3(out).info
+    assert (frames.sample_rate, frames.channels, round(frames.bitrate / 1000)) == (44100, 1, 192)
+    with av.open(str(out)) as container:  # ffmpeg reads it
+        assert sum(frame.samples for frame in container.decode(audio=0)) / 44100 > 1.0
+    cues = list(srt.parse((tmp_path / "x.srt").read_text()))
+    assert [c.content for c in cues] == ["It was a bright cold day in April.", "你好，世界。"]
+    assert [c.text for c in webvtt.read(str(tmp_path / "x.vtt"))] == [c.content for c in cues]
+    marks = [json.loads(line) for line in (tmp_path / "x.marks.json").read_text().splitlines()]
+    assert [m["value"] for m in marks] == [c.content for c in cues]
+
+
+def test_a_request_that_cannot_be_delivered_is_refused_before_any_work() -> None:
+    done = run("synthesize", "hi", "--format", "wav", "--mastering", "acx")
+    assert done.returncode == 2 and "INVALID_INPUT" in done.stderr and "acx" in done.stderr
 
 
 def test_a_failed_request_exits_non_zero_with_its_code() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import av
 import mutagen.mp3
@@ -12,12 +13,15 @@ import numpy as np
 import pytest
 import srt
 import webvtt
+from http_client import call
 
 from tts_core.delivery import render
 from tts_core.models import SynthesisRequest
+from tts_core.pipeline import deliver
 from tts_core.platform import aws, storage
 from tts_core.segmentation import sentence_spans
 from tts_local.doubles import ToneEngine
+from tts_local.http_api import ApiServer
 
 pytestmark = pytest.mark.stack
 
@@ -85,6 +89,34 @@ def test_an_acx_mp3_with_captions_from_the_offline_engine(local_stack, monkeypat
         record = storage.get_json(stack.bucket, storage.result_key(job.request_id))
         assert record["format"] == "mp3" and record["loudness"]["meets_profile"] is True
         assert record["captions"] == result.captions.model_dump()
+
+
+def test_the_api_answers_an_acx_mp3_with_captions_and_its_loudness(local_stack) -> None:
+    with local_stack(engines={"primary": ToneEngine("primary")}) as stack:
+        server = ApiServer(stack, port=0)
+        server.start()
+        try:
+            body = {"text": TEXT, "format": "mp3", "captions": True, "mastering": "acx"}
+            status, answer = call(server, "POST", "/api/synthesize", json.dumps(body).encode())
+            assert status == 200, answer
+            assert (answer["format"], answer["content_type"], answer["bitrate_kbps"], answer["sample_rate"]) == (
+                "mp3", "audio/mpeg", 192, 44100)
+            assert answer["loudness"]["profile"] == "acx" and answer["loudness"]["meets_profile"] is True
+            # The presigned URLs make S3 answer with the format's Content-Type (the page's test fetches one
+            # from `tts-local serve`; here S3 is in-process, so the URL's signed parameter is checked).
+            assert parse_qs(urlsplit(answer["audio_url"]).query)["response-content-type"] == ["audio/mpeg"]
+            assert parse_qs(urlsplit(answer["captions"]["vtt"]).query)["response-content-type"] == [
+                "text/vtt; charset=utf-8"]
+            samples, rate = decoded(storage.get_bytes(stack.bucket, answer["audio_key"]))
+            assert rate == 44100 and abs(samples.size / rate - answer["duration_s"]) < 0.05
+            _, job = call(server, "GET", f"/api/jobs/{answer['request_id']}")
+            assert job["format"] == "mp3" and job["loudness"] == answer["loudness"]
+
+            refused = {"text": TEXT, "format": "wav", "mastering": "acx"}
+            status, error = call(server, "POST", "/api/synthesize", json.dumps(refused).encode())
+            assert status == 400 and error["code"] == "INVALID_INPUT" and "acx" in error["message"]
+        finally:
+            server.stop()
 
 
 def test_a_long_text_is_mastered_once_after_the_join_and_captioned_on_its_segments(local_stack) -> None:
@@ -155,3 +187,17 @@ def test_uploads_deliver_their_format_and_captions(local_stack) -> None:
         assert note["audio_key"] == "outputs/note.txt.flac" and note["format"] == "flac"
         samples, _ = decoded(storage.get_bytes(stack.bucket, "outputs/note.txt.flac"))
         assert samples.size > 0
+
+
+def test_a_delivery_that_breaks_is_recorded_as_delivery_failed(local_stack, monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("encoder exploded")
+
+    monkeypatch.setattr(deliver, "render", broken)
+    with local_stack(engines={"primary": ToneEngine("primary")}) as stack:
+        job = stack.wait(stack.submit(ACX))
+        result = job.result
+        assert result.status == "failed" and result.error_code == "DELIVERY_FAILED"
+        assert "encoder exploded" in result.error_message and result.engine_used == "primary"
+        record = storage.get_json(stack.bucket, storage.result_key(job.request_id))
+        assert record["error_code"] == "DELIVERY_FAILED"

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tts_core.catalogue import Gender, Language
-from tts_core.models import Attempt, SegmentPart
+from tts_core.models import Attempt, AudioFormat, LoudnessReport, SegmentPart
 from tts_core.pipeline.jobs import Progress
 from tts_core.routing.breaker import Route, RouteDocument
 from tts_core.voices.names import clean_name
@@ -18,6 +18,13 @@ class ErrorBody(BaseModel):
     status: Literal["error"] = "error"
     code: str = Field(description="stable error code (docs/api.md, error codes)")
     message: str
+
+
+class CaptionUrls(BaseModel):
+    srt: str = Field(description="SubRip captions, one cue per sentence")
+    vtt: str = Field(description="WebVTT captions, the same cues")
+    marks: str = Field(description="sentence marks as Amazon Polly's: one JSON object a line, time in ms, "
+                                   "byte offsets into the UTF-8 text")
 
 
 class JobBody(BaseModel):
@@ -36,7 +43,15 @@ class JobBody(BaseModel):
     duration_s: float | None = None
     sample_rate: int | None = None
     audio_key: str | None = None
-    audio_url: str | None = Field(default=None, description="presigned S3 URL of the WAV, short-lived")
+    audio_url: str | None = Field(default=None, description="presigned S3 URL of the audio, short-lived; it "
+                                                            "answers with content_type")
+    format: AudioFormat | None = Field(default=None, description="what audio_url holds: wav, flac, mp3 or opus (Ogg)")
+    content_type: str | None = Field(default=None, description="audio/wav, audio/flac, audio/mpeg or audio/ogg")
+    bitrate_kbps: int | None = Field(default=None, description="mp3 and opus: the bitrate encoded at")
+    captions: CaptionUrls | None = Field(default=None, description="with captions: presigned URLs of the .srt, "
+                                                                   ".vtt and .marks.json (sentence marks)")
+    loudness: LoudnessReport | None = Field(default=None, description="what the delivered file measured, decoded, "
+                                                                      "against its mastering profile")
     segments: list[SegmentPart] | None = Field(
         default=None, description="a long text: each segment's engine, duration and number of attempts, in order")
     code: str | None = None

@@ -13,7 +13,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tts_core.api.http import API_KEY, base_url, check_raw_body, documented, json_answer, owner, settings
-from tts_core.api.schemas import JobBody
+from tts_core.api.schemas import CaptionUrls, JobBody
+from tts_core.delivery import formats
 from tts_core.errors import TtsError, error_class_with_code
 from tts_core.models import SynthesisRequest, check_limits
 from tts_core.pipeline import jobs
@@ -38,15 +39,22 @@ def job_body(job: Job, base: str) -> JobBody:
     fields |= {"engine_used": result.engine_used, "total_ms": result.total_ms, "attempts": result.attempts,
                "cache_hit": result.cache_hit}
     if result.status == "succeeded" and result.audio_key:
-        url = storage.presigned_url(result.bucket, result.audio_key, settings().presign_expiry_seconds)
+        expires = settings().presign_expiry_seconds
+        url = storage.presigned_url(result.bucket, result.audio_key, expires, result.content_type)
+        captions = None if result.captions is None else CaptionUrls(**{
+            kind: storage.presigned_url(result.bucket, key, expires, storage.CAPTION_KINDS[kind][1])
+            for kind, key in result.captions.model_dump().items()})
         return JobBody(status="success", duration_s=result.duration_s, sample_rate=result.sample_rate,
-                       audio_key=result.audio_key, audio_url=url, segments=result.segments, **fields)
+                       audio_key=result.audio_key, audio_url=url, segments=result.segments, format=result.format,
+                       content_type=result.content_type, bitrate_kbps=result.bitrate_kbps, captions=captions,
+                       loudness=result.loudness, **fields)
     return JobBody(status="error", code=result.error_code, message=result.error_message, **fields)
 
 
 @router.post(SYNTHESIZE_PATH, enable_validation=True, security=API_KEY, summary="Synthesize speech",
              description="Waits up to SyncWaitSeconds: 200 with the audio, 202 while it runs on, 502 if every "
-                         "engine failed. An identical request is served from the cache unless `cache` is false.",
+                         "engine failed. An identical request is served from the cache unless `cache` is false. "
+                         "The audio is delivered as `format`, mastered to `mastering`, with captions if asked.",
              responses=documented({200: ("the audio is ready", JobBody),
                                    202: ("still running: poll status_url", JobBody),
                                    502: ("every engine failed; the attempts say why", JobBody)},
@@ -58,6 +66,7 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
     caller = owner(event)
     request = check_limits(request, max_text_chars=conf.max_text_chars,
                            voice_exists=lambda voice: directory.lookup(conf.bucket_name, voice, caller))
+    formats.for_request(request, conf.audio_sample_rate)  # a format, rate or bitrate it cannot have: 400
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
     request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
     logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,

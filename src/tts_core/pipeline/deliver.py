@@ -4,8 +4,9 @@ Every path ends there (one engine, a joined long text, any engine of the failove
 output is mastered once, over the whole of it, and the record reports what the delivered file itself
 measured (decoded: codec included). A cache hit is already delivered. The engine's contract WAV is
 read, resampled to the format's rate, mastered to the profile, encoded to `audio/<id>/<engine>.<ext>`
-(a wav output replaces the contract WAV in place: mastering a mastered file again changes nothing, so a
-retried record step gives the same file) and, with `captions`, described beside it."""
+(a wav output replaces the contract WAV in place: a retried record step masters the mastered file again,
+which lands on the same numbers, its gain about 0 dB) and, with `captions`, described beside it. What is
+measured is the encoded file decoded again by libsndfile (tests cross-check it with ffmpeg's decoder)."""
 
 from __future__ import annotations
 
