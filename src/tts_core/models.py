@@ -74,14 +74,14 @@ class Speech(BaseModel):
     prosody: Prosody = Prosody()
     voice: str | None = None  # an SSML <voice name> switch; None: the request's voice
     phonemes: list[Phoneme] = []
+    pause_after_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] | None = None  # None: the default pause
+    marks: list[str] = []  # SSML <mark> names at its start
 
 
 class Utterance(Speech):
     """One unit of the text front end's output (tts_core.text.front_end): spoken with one prosody and one
-    voice, then `pause_after_ms` of silence (None: the join's default pause between segments)."""
+    voice, then `pause_after_ms` of silence."""
 
-    pause_after_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] | None = None
-    marks: list[str] = []  # SSML <mark> names at the utterance's start
     source_start: int  # where it came from: offsets into the request's text
     source_end: int
 
@@ -209,8 +209,6 @@ class Segment(Speech):
 
     index: Annotated[int, Field(ge=0)]
     utterance: int = 0  # which of the request's utterances it is a piece of
-    pause_after_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] | None = None  # None: the join's default
-    marks: list[str] = []  # SSML <mark> names at its start
 
 
 class EngineTask(BaseModel):

@@ -17,10 +17,10 @@ from pydantic import BaseModel, Field
 
 from tts_core.audio import AudioContract, join_pcm, read_pcm16
 from tts_core.errors import EngineError, NotFoundError
-from tts_core.models import EngineOutput, Segment, SegmentPart, SynthesisRequest
+from tts_core.models import EngineOutput, Mark, Segment, SegmentPart, SynthesisRequest, Utterance
 from tts_core.platform import storage
 from tts_core.platform.config import JoinSettings, PlanSettings
-from tts_core.segmentation import segment
+from tts_core.segmentation import segment_spans
 
 MIXED_ENGINES = "mixed"  # engine_used of an output whose segments came from more than one engine
 _READ_THREADS = 16  # S3 GETs of the segments in parallel: the join is bound by their latency
@@ -46,12 +46,44 @@ class JoinTask(BaseModel):
     segments: list[EngineOutput] = Field(min_length=1)
 
 
+def utterances_of(request: SynthesisRequest) -> list[Utterance]:
+    """What the text front end made of the request; a request built without it (a probe, a bootstrap
+    recording) is its text as one utterance."""
+    return request.utterances or [Utterance(text=request.text, source_start=0, source_end=len(request.text))]
+
+
+def segments_of(utterances: list[Utterance], max_chars: int) -> list[Segment]:
+    """Each utterance cut by the shared segmentation: its pieces keep its prosody, voice and phonemes; the
+    first carries its marks, the last the pause after it (the others: the join's default pause)."""
+    segments: list[Segment] = []
+    for number, utterance in enumerate(utterances):
+        spans = segment_spans(utterance.text, max_chars)
+        for k, span in enumerate(spans):
+            phonemes = [p.model_copy(update={"start": p.start - span.start, "end": p.end - span.start})
+                        for p in utterance.phonemes if span.start <= p.start and p.end <= span.end]
+            segments.append(Segment(
+                index=len(segments), text=utterance.text[span.start:span.end], prosody=utterance.prosody,
+                voice=utterance.voice, phonemes=phonemes, utterance=number,
+                marks=utterance.marks if k == 0 else [],
+                pause_after_ms=utterance.pause_after_ms if k == len(spans) - 1 else None))
+    return segments
+
+
 def plan(task: PlanTask, settings: PlanSettings) -> SegmentPlan:
-    texts = segment(task.request.text, settings.segment_max_chars)
-    if len(texts) > 1:  # only a segmented job has progress to report
-        storage.put_json(settings.bucket_name, storage.plan_key(task.request_id), {"count": len(texts)})
-    return SegmentPlan(count=len(texts), segments=[Segment(index=i, text=t) for i, t in enumerate(texts)],
-                       options=task.request.model_dump(mode="json", exclude={"text"}))
+    segments = segments_of(utterances_of(task.request), settings.segment_max_chars)
+    if len(segments) > 1:  # only a segmented job has progress to report
+        storage.put_json(settings.bucket_name, storage.plan_key(task.request_id), {"count": len(segments)})
+    return SegmentPlan(count=len(segments), segments=segments,
+                       options=task.request.model_dump(mode="json", exclude={"text", "utterances"}))
+
+
+def marks_in_join(marks: list[list[Mark]], sizes: list[int], pauses_s: list[float], rate: int) -> list[Mark]:
+    """The parts' marks in the joined audio (join_pcm's layout: part, pause, part ...)."""
+    joined, start = [], 0
+    for part_marks, size, pause_s in zip(marks, sizes, pauses_s, strict=True):
+        joined += [Mark(name=m.name, time_s=round(start / rate + m.time_s, 3)) for m in part_marks]
+        start += size + round(rate * pause_s)
+    return joined
 
 
 def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
@@ -71,11 +103,14 @@ def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
             raise EngineError(f"segment {part.segment} is not {rate} Hz mono: {part.audio_key}")
         return samples
 
+    pauses = [(settings.segment_pause_ms if p.pause_after_ms is None else p.pause_after_ms) / 1000 for p in parts]
     try:
         with ThreadPoolExecutor(min(_READ_THREADS, len(parts))) as pool:
-            pcm = join_pcm(list(pool.map(read, parts)), rate, settings.segment_pause_ms / 1000)
+            samples = list(pool.map(read, parts))
     except NotFoundError as exc:  # written by the engine, gone now: retrying will not bring it back
         raise EngineError(str(exc)) from exc
+    pcm = join_pcm(samples, rate, pauses)
+    marks = marks_in_join([p.marks for p in parts], [s.size for s in samples], pauses, rate)
 
     engines = {p.engine for p in parts}
     engine = engines.pop() if len(engines) == 1 else MIXED_ENGINES
@@ -85,5 +120,5 @@ def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
         engine=engine, bucket=settings.bucket_name, audio_key=key, sample_rate=rate,
         duration_s=round(pcm.size / rate, 3), engine_ms=int((time.monotonic() - started) * 1000),
         segments=[SegmentPart(index=i, engine=p.engine, duration_s=p.duration_s, engine_ms=p.engine_ms)
-                  for i, p in enumerate(parts)])
+                  for i, p in enumerate(parts)], marks=marks)
 

@@ -47,7 +47,7 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
             request_id=task.request_id, correlation_id=task.correlation_id, status="succeeded",
             engine_used=out.engine, bucket=out.bucket, audio_key=out.audio_key, sample_rate=out.sample_rate,
             duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request,
-            cache_hit=out.cached, segments=_with_attempts(out.segments, attempts))
+            cache_hit=out.cached, segments=_with_attempts(out.segments, attempts), marks=out.marks)
     else:
         summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
         result = SynthesisResult(

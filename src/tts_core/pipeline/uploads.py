@@ -1,5 +1,6 @@
-"""S3 uploads as an entry point: `inbox/<name>.txt` (UTF-8 text, default voice) or
-`inbox/<name>.json` (a request body, as for the API) becomes one synthesis; the outcome is
+"""S3 uploads as an entry point: `inbox/<name>.txt` (UTF-8 text, default voice), `inbox/<name>.md`
+(a Markdown manuscript), `inbox/<name>.ssml` (an SSML document) or `inbox/<name>.json` (a request body, as
+for the API) becomes one synthesis, through the same text front end as the API (tts_core.pipeline.front); the outcome is
 `outputs/<name>.wav` + `outputs/<name>.json`, or `failed/<name>.json` with a stable code.
 
 Exactly once: S3 delivers events at least once, and EventBridge cannot name the execution it
@@ -40,14 +41,25 @@ from tts_core.errors import (
     UnsupportedMediaTypeError,
     quoted,
 )
-from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, SynthesisResult, UploadSource, parse_request
-from tts_core.pipeline import jobs
+from tts_core.models import (
+    MAX_REQUEST_BYTES,
+    Attempt,
+    SynthesisRequest,
+    SynthesisResult,
+    TextType,
+    UploadSource,
+    parse_request,
+)
+from tts_core.pipeline import front, jobs
 from tts_core.platform import storage
 from tts_core.platform.config import IngestSettings
 from tts_core.platform.observability import logger
 from tts_core.voices import directory
 
 MAX_NAME_CHARS = 200
+# What each kind of file is: a text of one text_type, or (.json) a request body.
+_TEXT_KINDS: dict[str, TextType] = {".txt": "plain", ".md": "markdown", ".ssml": "ssml"}
+_KINDS = (*_TEXT_KINDS, ".json")
 _KEPT = frozenset("._-")
 _SEQUENCER = "upload-sequencer"  # S3 object metadata on what a run writes: which version wrote it
 _VERSION = "upload-version"
@@ -137,12 +149,13 @@ def parse_upload(key: str, data: bytes, *, max_text_chars: int,
                  voice_exists: Callable[[str], object] = get_voice) -> SynthesisRequest:
     """An uploaded file as a request, or an InvalidInputError with a stable code."""
     file_name = PurePosixPath(key).name
-    if file_name.lower() in (".txt", ".json"):  # a dot file: Path sees no extension, the user sees one
+    if file_name.lower() in _KINDS:  # a dot file: Path sees no extension, the user sees one
         raise InvalidInputError(f"the file name '{file_name}' is only an extension: name it, e.g. hello{file_name}")
     kind = PurePosixPath(key).suffix.lower()
-    if kind not in (".txt", ".json"):
+    if kind not in _KINDS:
         raise UnsupportedMediaTypeError(
-            f"upload a .txt (text) or .json (request body) file, not '{quoted(kind or file_name)}'")
+            f"upload a .txt (text), .md (Markdown), .ssml (SSML) or .json (request body) file, "
+            f"not '{quoted(kind or file_name)}'")
     if not data:
         raise EmptyUploadError("the uploaded file is empty")
     if len(data) > MAX_REQUEST_BYTES:
@@ -153,8 +166,9 @@ def parse_upload(key: str, data: bytes, *, max_text_chars: int,
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidEncodingError(f"the uploaded file is not valid UTF-8 (byte {exc.start})") from None
-    if kind == ".txt":
-        return parse_request({"text": text}, max_text_chars=max_text_chars, voice_exists=voice_exists)
+    if kind in _TEXT_KINDS:
+        return parse_request({"text": text, "text_type": _TEXT_KINDS[kind]}, max_text_chars=max_text_chars,
+                             voice_exists=voice_exists)
     try:
         raw = json.loads(text)
     except ValueError as exc:
@@ -188,6 +202,8 @@ def ingest(event: ObjectCreatedEvent, settings: IngestSettings) -> IngestOutcome
             return IngestOutcome(status="superseded", **base)
         request = parse_upload(key, data, max_text_chars=settings.max_text_chars,
                                voice_exists=lambda voice: directory.lookup(upload.bucket, voice))
+        # Operators write the bucket: any voice; the lexicons stored where no API key is in use.
+        request = front.prepare(request, bucket=upload.bucket, owner=directory.ANY_OWNER, lexicon_owner=None)
     except NotFoundError:
         newer = _newer_version(upload)
         if newer is not None:
