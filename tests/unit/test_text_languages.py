@@ -41,5 +41,5 @@ def test_an_english_voice_does_not_speak_chinese_and_the_error_names_who_does() 
 
 
 def test_a_script_no_voice_speaks_says_so() -> None:
-    with pytest.raises(UnsupportedLanguageError, match="Hiragana script .* no voice of this service speaks it"):
+    with pytest.raises(UnsupportedLanguageError, match=r"Hiragana script .* no voice of this service speaks it"):
         refuse_foreign("ひらがな", voice="zh-female", languages=ZH_EN)
