@@ -16,7 +16,7 @@ from tts_core.api.http import API_KEY, base_url, check_raw_body, documented, jso
 from tts_core.api.schemas import JobBody
 from tts_core.errors import TtsError
 from tts_core.models import SynthesisRequest, check_limits
-from tts_core.pipeline import jobs
+from tts_core.pipeline import front, jobs
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
@@ -40,7 +40,8 @@ def job_body(job: Job, base: str) -> JobBody:
     if result.status == "succeeded" and result.audio_key:
         url = storage.presigned_url(result.bucket, result.audio_key, settings().presign_expiry_seconds)
         return JobBody(status="success", duration_s=result.duration_s, sample_rate=result.sample_rate,
-                       audio_key=result.audio_key, audio_url=url, segments=result.segments, **fields)
+                       audio_key=result.audio_key, audio_url=url, segments=result.segments,
+                       marks=result.marks or None, **fields)
     return JobBody(status="error", code=result.error_code, message=result.error_message, **fields)
 
 
@@ -58,6 +59,7 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
     caller = owner(event)
     request = check_limits(request, max_text_chars=conf.max_text_chars,
                            voice_exists=lambda voice: directory.lookup(conf.bucket_name, voice, caller))
+    request = front.prepare(request, bucket=conf.bucket_name, owner=caller, lexicon_owner=caller)
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
     request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
     logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,

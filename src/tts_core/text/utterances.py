@@ -17,6 +17,7 @@ from tts_core.text.normalise import is_han, normalise
 
 _SPACE = re.compile(r"\s+")
 _SENTENCE_ENDS = frozenset(".!?;。！？；")
+_CLOSING = frozenset(".,!?;:)]}，。！？；：、）】》」』")
 _SPACE_KEEPING_LINES = re.compile(r"[^\S\n]*\n\s*|[^\S\n]+")  # a run with a line break in it: one "\n"
 
 
@@ -124,8 +125,11 @@ class Builder:
             nonlocal length
             text = (_SPACE_KEEPING_LINES.sub(lambda m: "\n" if "\n" in m.group(0) else " ", text)
                     if self._keep_lines else _SPACE.sub(" ", text))
-            if out and out[-1][-1:].isspace() and text[:1].isspace():
-                text = text[1:]
+            if out and out[-1][-1:].isspace() and (text[:1].isspace() or text[:1] in _CLOSING):
+                text = text[1:] if text[:1].isspace() else text  # one space, and none before "." or ","
+                if text[:1] in _CLOSING:
+                    out[-1] = out[-1][:-1]
+                    length -= 1
             if not text:
                 return
             if phoneme is not None:
