@@ -58,8 +58,14 @@ _PATTERN = re.compile(
 
 
 def _language_around(text: str, start: int, end: int, default: str) -> str:
-    """The language of the letters around text[start:end] (a window either side): Chinese when Han characters
-    hold their own against Latin letters (one Han character is about a word, an English word ~5 letters)."""
+    """The language of the letters around text[start:end]: a letter right next to it decides (Chinese puts
+    none of the spaces English does); else a window either side, where Chinese wins when Han characters hold
+    their own against Latin letters (one Han character is about a word, an English word ~5 letters)."""
+    touching = text[start - 1: start] + text[end:end + 1]
+    if any(is_han(ch) for ch in touching):
+        return "zh"
+    if any(ch.isascii() and ch.isalpha() for ch in touching):
+        return "en"
     window = text[max(0, start - _WINDOW):start] + " " + text[end:end + _WINDOW]
     han = sum(1 for ch in window if ch.isalpha() and is_han(ch))
     latin = sum(1 for ch in window if ch.isascii() and ch.isalpha())

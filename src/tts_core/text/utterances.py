@@ -130,6 +130,12 @@ class Builder:
                 if text[:1] in _CLOSING:
                     out[-1] = out[-1][:-1]
                     length -= 1
+            # The spaces around a <sub>, <say-as> or <phoneme> keep words apart, never Chinese characters.
+            if out and text[:1] == " " and is_han(out[-1][-1:] or " ") and is_han(text[1:2] or " "):
+                text = text[1:]
+            elif out and out[-1][-1:] == " " and is_han(out[-1][-2:-1] or " ") and is_han(text[:1] or " "):
+                out[-1] = out[-1][:-1]
+                length -= 1
             if not text:
                 return
             if phoneme is not None:
