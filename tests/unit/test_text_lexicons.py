@@ -6,7 +6,7 @@ import pytest
 
 from tts_core.errors import InvalidLexiconError
 from tts_core.models import SynthesisRequest
-from tts_core.pipeline.long_text import segments_of
+from tts_core.pipeline.long_text import segments_of, spoken_text
 from tts_core.text.front_end import utterances
 from tts_core.text.lexicon import Lexicons, parse_lexicon
 from tts_core.text.render import PHONEMES_HONOURED, calls_for_one_engine, text_for
@@ -79,3 +79,11 @@ def test_a_pls_document_with_several_graphemes_per_lexeme() -> None:
     assert [(x.grapheme, x.alias, x.phoneme, x.alphabet) for x in lexicon.lexemes] == [
         ("W3C", "World Wide Web Consortium", None, None), ("w3c", "World Wide Web Consortium", None, None),
         ("行", None, "hang2", "pinyin")]
+
+
+def test_the_spoken_text_holds_every_segment_where_captions_will_look_for_it() -> None:
+    request = SynthesisRequest(text="<speak><p>Hello there, Ann Lee.</p><p>A second paragraph here.</p></speak>")
+    request = request.model_copy(update={"utterances": said(request.text, voice="en-female")})
+    text, spans = spoken_text(request, max_chars=12)
+    assert text == "Hello there, Anne Leigh.\nA second paragraph here."
+    assert [text[s.start:s.end] for s in spans] == [s.text for s in segments_of(request.utterances or [], 12)]

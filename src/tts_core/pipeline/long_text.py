@@ -20,7 +20,7 @@ from tts_core.errors import EngineError, NotFoundError
 from tts_core.models import EngineOutput, Mark, Segment, SegmentPart, SynthesisRequest, Utterance
 from tts_core.platform import storage
 from tts_core.platform.config import JoinSettings, PlanSettings
-from tts_core.segmentation import segment_spans
+from tts_core.segmentation import Span, segment_spans
 
 MIXED_ENGINES = "mixed"  # engine_used of an output whose segments came from more than one engine
 _READ_THREADS = 16  # S3 GETs of the segments in parallel: the join is bound by their latency
@@ -56,8 +56,7 @@ def segments_of(utterances: list[Utterance], max_chars: int) -> list[Segment]:
     """Each utterance cut by the shared segmentation: its pieces keep its prosody, voice and phonemes; the
     first carries its marks, the last the pause after it (the others: the join's default pause)."""
     segments: list[Segment] = []
-    for number, utterance in enumerate(utterances):
-        spans = segment_spans(utterance.text, max_chars)
+    for number, (utterance, spans) in enumerate(zip(utterances, _spans(utterances, max_chars), strict=True)):
         for k, span in enumerate(spans):
             phonemes = [p.model_copy(update={"start": p.start - span.start, "end": p.end - span.start})
                         for p in utterance.phonemes if span.start <= p.start and p.end <= span.end]
@@ -67,6 +66,23 @@ def segments_of(utterances: list[Utterance], max_chars: int) -> list[Segment]:
                 marks=utterance.marks if k == 0 else [],
                 pause_after_ms=utterance.pause_after_ms if k == len(spans) - 1 else None))
     return segments
+
+
+def _spans(utterances: list[Utterance], max_chars: int) -> list[list[Span]]:
+    return [segment_spans(u.text, max_chars) for u in utterances]
+
+
+def spoken_text(request: SynthesisRequest, max_chars: int) -> tuple[str, list[Span]]:
+    """The words the engines say for `request` (its utterances, a line apart) and where each of the plan's
+    segments sits in them: what captions and sentence marks are timed against (never the SSML or Markdown
+    source, whose markup is not heard)."""
+    utterances = utterances_of(request)
+    text = "\n".join(u.text for u in utterances)
+    spans, at = [], 0
+    for utterance, pieces in zip(utterances, _spans(utterances, max_chars), strict=True):
+        spans += [Span(at + p.start, at + p.end) for p in pieces]
+        at += len(utterance.text) + 1
+    return text, spans
 
 
 def plan(task: PlanTask, settings: PlanSettings) -> SegmentPlan:
