@@ -16,7 +16,7 @@ from tts_core.text.lexicon import MAX_LEXEMES, Lexeme
 
 class ErrorBody(BaseModel):
     status: Literal["error"] = "error"
-    code: str = Field(description="stable error code (see the README)")
+    code: str = Field(description="stable error code (docs/api.md, error codes)")
     message: str
 
 
