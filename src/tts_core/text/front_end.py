@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tts_core.errors import NothingToSpeakError
-from tts_core.models import SynthesisRequest, TextType, Utterance
+from tts_core.models import SynthesisRequest, TextType, UnknownTags, Utterance
 from tts_core.text.languages import languages_of, refuse_foreign
 from tts_core.text.lexicon import Lexicon, Lexicons
 from tts_core.text.markdown import markdown_blocks
@@ -27,21 +27,27 @@ def text_type(request: SynthesisRequest) -> TextType:
 def utterances(request: SynthesisRequest, *, lexicons: Sequence[Lexicon],
                voice_language: VoiceLanguage) -> list[Utterance]:
     """What the engines say for `request`, or an InvalidInputError with a stable code."""
-    languages = voice_language(request.voice).split("-")
-    kind = text_type(request)
+    return read_text(request.text, text_type(request), voice=request.voice, lexicons=lexicons,
+                     voice_language=voice_language, unknown_tags=request.unknown_tags, speak_code=request.speak_code)
+
+
+def read_text(text: str, kind: TextType, *, voice: str, lexicons: Sequence[Lexicon], voice_language: VoiceLanguage,
+              unknown_tags: UnknownTags = "refuse", speak_code: bool = False) -> list[Utterance]:
+    """`text` of one kind, to be said by `voice`, as utterances (what a book's chapter goes through too)."""
+    languages = voice_language(voice).split("-")
     builder = Builder(Lexicons(lexicons), languages, keep_lines=kind == "plain")
     if kind == "ssml":
-        read_ssml(request.text, builder, unknown_tags=request.unknown_tags)
+        read_ssml(text, builder, unknown_tags=unknown_tags)
     elif kind == "markdown":
-        _read_markdown(request.text, builder, speak_code=request.speak_code)
+        _read_markdown(text, builder, speak_code=speak_code)
     else:
-        builder.add(Piece(request.text, 0, len(request.text)))
+        builder.add(Piece(text, 0, len(text)))
     said = builder.utterances()
     if not said:
         raise NothingToSpeakError(f"the {kind} text has no letter or digit to speak")
     for utterance in said:
-        voice = utterance.voice or request.voice
-        refuse_foreign(utterance.text, voice=voice, languages=languages_of(voice_language(voice)),
+        speaker = utterance.voice or voice
+        refuse_foreign(utterance.text, voice=speaker, languages=languages_of(voice_language(speaker)),
                        source_offset=utterance.source_start)
     return said
 
