@@ -135,3 +135,13 @@ def test_upload_to_a_running_serve_then_download_and_a_bad_upload(served: tuple[
     assert "error MALFORMED_JSON" in done.stdout
     done = run("download", "outputs/nothing.wav", "--out", str(out), env=env)
     assert done.returncode == 1 and "no s3://" in done.stderr
+
+
+def test_ssml_on_the_real_offline_engine_and_a_language_it_cannot_speak(tmp_path: Path) -> None:
+    out = tmp_path / "ssml.wav"
+    done = run("synthesize", '<speak>Hello. <break time="3s"/> <sub alias="World Wide Web">WWW</sub>.</speak>',
+               "--voice", "en-female", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "engine used: offline" in done.stdout and wav_info(out.read_bytes()).duration_s > 3.5  # the break
+    done = run("synthesize", "こんにちは")
+    assert done.returncode == 2 and "UNSUPPORTED_LANGUAGE" in done.stderr and "Hiragana" in done.stderr
