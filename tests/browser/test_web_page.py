@@ -191,6 +191,7 @@ def test_page_speaks_ssml_with_a_lexicon_of_the_key_and_shows_the_marks(tts_loca
     browser.get(f"{api_url}/")
     wait = WebDriverWait(browser, 30)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#lexicons input[data-lexicon='web']"))
+    wait.until(lambda d: len(Select(d.find_element(By.ID, "voice")).options) >= 4)
     assert "web (1 lexemes)" in text_of(browser, "lexicons")
 
     Select(browser.find_element(By.ID, "voice")).select_by_value("en-female")
