@@ -33,6 +33,9 @@ Alphabet = Literal["pinyin", "ipa", "arpabet"]
 MAX_LEXICONS_PER_REQUEST = 5  # as Polly
 LEXICON_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
 MAX_PAUSE_MS = 10_000  # the longest pause one <break> (or several in a row) makes, as Polly caps it
+# What an output is delivered as (tts_core.delivery.formats has each format's spec, mastering its profiles).
+AudioFormat = Literal["wav", "flac", "mp3", "opus"]
+Mastering = Literal["default", "acx", "podcast", "broadcast"]
 
 
 def clean_text(value: str) -> str:
@@ -141,6 +144,10 @@ class SynthesisRequest(BaseModel):
     # The text front end's output, filled in by every entry point (tts_core.pipeline.front): what the
     # engines say. Not a client field: whatever a client sends here is replaced.
     utterances: SkipJsonSchema[list[Utterance] | None] = None
+    format: AudioFormat | None = None  # None: wav, or the mastering profile's format (acx: mp3)
+    bitrate_kbps: Annotated[Integer, Field(ge=6, le=320)] | None = None  # lossy formats only; None: the profile's
+    mastering: Mastering = "default"
+    captions: Boolean = False  # .srt, .vtt and .marks.json (sentence marks) beside the audio
 
     @property
     def voice_ids(self) -> list[str]:
@@ -251,6 +258,7 @@ class SegmentPart(BaseModel):
     engine: str
     duration_s: float
     engine_ms: int
+    offset_s: float | None = None  # where the segment starts in the joined audio (durations and pauses before it)
     attempts: int | None = None  # filled in by the record step, from the execution history
 
 
@@ -259,6 +267,27 @@ class Mark(BaseModel):
 
     name: str
     time_s: float
+
+
+class LoudnessReport(BaseModel):
+    """What the delivered file measured, decoded (tts_core.delivery.loudness), against its profile."""
+
+    integrated_lufs: float | None  # ITU-R BS.1770-4; None: silence
+    rms_dbfs: float | None  # over the whole file, silence included (as ACX measures)
+    gated_rms_dbfs: float | None  # the audio contract's level (unweighted, BS.1770 gating)
+    peak_dbfs: float | None
+    true_peak_dbtp: float | None  # 4x oversampled (BS.1770-4 Annex 2)
+    head_silence_s: float
+    tail_silence_s: float
+    profile: Mastering
+    meets_profile: bool
+    misses: list[str] = []  # which of the profile's numbers the file missed, and by what
+
+
+class CaptionKeys(BaseModel):
+    srt: str
+    vtt: str
+    marks: str
 
 
 class EngineOutput(BaseModel):
@@ -275,6 +304,12 @@ class EngineOutput(BaseModel):
     segments: list[SegmentPart] | None = None  # a joined long text: its parts, in order
     pause_after_ms: int | None = None  # one segment's: the silence the join puts after it (None: the default)
     marks: list[Mark] = []  # SSML <mark>s, in order
+    # Set by the delivery (the record step): the file as delivered, mastered and encoded.
+    format: AudioFormat = "wav"
+    content_type: str = "audio/wav"
+    bitrate_kbps: int | None = None
+    captions: CaptionKeys | None = None
+    loudness: LoudnessReport | None = None
 
 
 class Attempt(BaseModel):
@@ -309,3 +344,8 @@ class SynthesisResult(BaseModel):
     cache_hit: bool = False
     segments: list[SegmentPart] | None = None  # a long text: each segment's engine and attempts, in order
     marks: list[Mark] = []  # the SSML <mark>s of the output, in order
+    format: AudioFormat | None = None
+    content_type: str | None = None
+    bitrate_kbps: int | None = None
+    captions: CaptionKeys | None = None  # keys of the .srt, .vtt and .marks.json, when asked for
+    loudness: LoudnessReport | None = None

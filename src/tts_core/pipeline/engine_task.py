@@ -15,7 +15,7 @@ from tts_core.deadline import Deadline
 from tts_core.engines import Engine
 from tts_core.errors import EngineError, InvalidInputError, SilentOutputError, TtsError
 from tts_core.models import EngineOutput, EngineTask, Mark, Speech, SynthesisRequest
-from tts_core.pipeline.long_text import marks_in_join, utterances_of
+from tts_core.pipeline.long_text import marks_in_join, starts_in_join, utterances_of
 from tts_core.platform import config, storage
 from tts_core.platform.config import EngineSettings
 from tts_core.platform.observability import logger
@@ -49,8 +49,8 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
         raise EngineError("the engine returned no audio")
     pauses = [(settings.segment_pause_ms if c.pause_after_ms is None else c.pause_after_ms) / 1000 for c in calls]
     pcm = join_pcm(parts, rate, pauses)
-    marks = marks_in_join([[Mark(name=n, time_s=0.0) for n in c.marks] for c in calls], [p.size for p in parts],
-                          pauses, rate)
+    marks = marks_in_join([[Mark(name=n, time_s=0.0) for n in c.marks] for c in calls],
+                          starts_in_join([p.size for p in parts], pauses, rate))
     if is_silent(pcm, rate):
         raise SilentOutputError(f"the engine returned {pcm.size / rate:.2f} s of silence")
     key = (storage.audio_key(task.request_id, engine.name) if segment is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -93,13 +94,17 @@ def plan(task: PlanTask, settings: PlanSettings) -> SegmentPlan:
                        options=task.request.model_dump(mode="json", exclude={"text", "utterances"}))
 
 
-def marks_in_join(marks: list[list[Mark]], sizes: list[int], pauses_s: list[float], rate: int) -> list[Mark]:
-    """The parts' marks in the joined audio (join_pcm's layout: part, pause, part ...)."""
-    joined, start = [], 0
-    for part_marks, size, pause_s in zip(marks, sizes, pauses_s, strict=True):
-        joined += [Mark(name=m.name, time_s=round(start / rate + m.time_s, 3)) for m in part_marks]
-        start += size + round(rate * pause_s)
-    return joined
+def starts_in_join(sizes: list[int], pauses_s: list[float], rate: int) -> list[float]:
+    """Where each part starts in join_pcm's output (part, pause, part ...), in seconds."""
+    frames = accumulate((size + round(rate * pause) for size, pause in zip(sizes[:-1], pauses_s, strict=False)),
+                        initial=0)
+    return [f / rate for f in frames]
+
+
+def marks_in_join(marks: list[list[Mark]], starts_s: list[float]) -> list[Mark]:
+    """The parts' marks in the joined audio."""
+    return [Mark(name=m.name, time_s=round(start + m.time_s, 3))
+            for part_marks, start in zip(marks, starts_s, strict=True) for m in part_marks]
 
 
 def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
@@ -126,7 +131,9 @@ def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
     except NotFoundError as exc:  # written by the engine, gone now: retrying will not bring it back
         raise EngineError(str(exc)) from exc
     pcm = join_pcm(samples, rate, pauses)
-    marks = marks_in_join([p.marks for p in parts], [s.size for s in samples], pauses, rate)
+    # Where each segment starts in the joined audio (captions), and its marks there.
+    starts = starts_in_join([s.size for s in samples], pauses, rate)
+    marks = marks_in_join([p.marks for p in parts], starts)
 
     engines = {p.engine for p in parts}
     engine = engines.pop() if len(engines) == 1 else MIXED_ENGINES
@@ -135,6 +142,7 @@ def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
     return EngineOutput(
         engine=engine, bucket=settings.bucket_name, audio_key=key, sample_rate=rate,
         duration_s=round(pcm.size / rate, 3), engine_ms=int((time.monotonic() - started) * 1000),
-        segments=[SegmentPart(index=i, engine=p.engine, duration_s=p.duration_s, engine_ms=p.engine_ms)
-                  for i, p in enumerate(parts)], marks=marks)
+        segments=[SegmentPart(index=i, engine=p.engine, duration_s=p.duration_s, engine_ms=p.engine_ms,
+                              offset_s=round(start, 3))
+                  for i, (p, start) in enumerate(zip(parts, starts, strict=True))], marks=marks)
 
