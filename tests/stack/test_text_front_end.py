@@ -71,6 +71,21 @@ def test_ssml_is_spoken_not_read_aloud_with_exact_pauses_prosody_voices_and_mark
         assert mark["name"] == "hello" and mark["time_s"] == pytest.approx(0.25 + 0.06 * len("Hello"), abs=0.002)
 
 
+def test_captions_and_sentence_marks_are_of_the_words_heard_with_the_ssml_marks(local_stack) -> None:
+    ssml = '<speak><p>Hello <mark name="m"/>there.</p><p>Second <sub alias="paragraph">para</sub>.</p></speak>'
+    with serving(local_stack) as (server, stack):
+        status, body = send(server, "POST", "/api/synthesize", {"text": ssml, "voice": "en-female", "captions": True})
+        assert status == 200, body
+        result = storage.get_json(stack.bucket, storage.result_key(body["request_id"]))
+        marks = [json.loads(line) for line in
+                 storage.get_bytes(stack.bucket, result["captions"]["marks"]).decode().splitlines()]
+        assert [(m["type"], m["value"]) for m in marks] == [
+            ("sentence", "Hello"), ("ssml", "m"), ("sentence", "there."), ("sentence", "Second paragraph.")]
+        assert marks[1]["time"] == round(result["marks"][0]["time_s"] * 1000) == marks[2]["time"]
+        srt = storage.get_bytes(stack.bucket, result["captions"]["srt"]).decode()
+        assert "Second paragraph." in srt and "<" not in srt
+
+
 def test_bad_ssml_and_unknown_tags_are_refused_with_a_code_or_ignored_when_asked(local_stack) -> None:
     with serving(local_stack) as (server, stack):
         status, body = send(server, "POST", "/api/synthesize", {"text": "<speak>\n<s>Hi</p></speak>"})
