@@ -89,6 +89,13 @@ class AudioContract:
         return buf.getvalue()
 
 
+def apply_gain(pcm: np.ndarray, factor: float) -> np.ndarray:
+    """Int16 samples times an amplitude factor (SSML <prosody volume>), clipped at full scale."""
+    if factor == 1.0:
+        return pcm
+    return np.clip(np.round(pcm.astype(np.float32) * np.float32(factor)), -32768, 32767).astype(np.int16)
+
+
 def join_pcm(parts: list[np.ndarray], rate: int, pause_s: float | list[float]) -> np.ndarray:
     """Int16 parts end to end, in order, with silence between them (none at the ends): `pause_s` after each
     part, or `pause_s[i]` after part i (the last one's is not used)."""

@@ -62,7 +62,9 @@ Boolean = Annotated[bool, Field(strict=True)]
 
 
 class Prosody(BaseModel, frozen=True):
-    """Multipliers of the request's speed, pitch and volume for one utterance (SSML <prosody>)."""
+    """Multipliers of the request's speed and pitch (handed to the engine) and of the loudness (a gain on the
+    engine's audio once it is brought to the contract's level, so every engine says it alike) for one
+    utterance (SSML <prosody>)."""
 
     rate: float = 1.0
     pitch: float = 1.0
@@ -158,13 +160,13 @@ class SynthesisRequest(BaseModel):
 
     def speaking(self, speech: Speech, text: str | None = None) -> SynthesisRequest:
         """This request for one utterance or segment: its words (`text`: as rendered for one engine), voice,
-        and prosody applied to the request's own, within the request's ranges."""
+        and prosody's rate and pitch applied to the request's own, within the request's ranges (its volume is
+        a gain after the engine: tts_core.audio.apply_gain)."""
         p = speech.prosody
         return self.model_copy(update={
             "text": speech.text if text is None else text, "voice": speech.voice or self.voice, "utterances": None,
             "speed": round(_clamp(self.speed * p.rate, 0.5, 2.0), 3),
-            "pitch": round(_clamp(self.pitch * p.pitch, 0.5, 2.0), 3),
-            "volume": round(_clamp(self.volume * p.volume, 0, 100))})
+            "pitch": round(_clamp(self.pitch * p.pitch, 0.5, 2.0), 3)})
 
     @field_validator("sample_rate")
     @classmethod

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from http_client import call
 
@@ -57,9 +58,15 @@ def test_ssml_is_spoken_not_read_aloud_with_exact_pauses_prosody_voices_and_mark
         assert [r.text for r in said] == ["Another voice.", "Hello", "Slowly now.", "there."]
         assert not any("<" in t or "speak" in t for t in texts(primary))
         by_text = {r.text: r for r in said}
-        assert (by_text["Slowly now."].speed, by_text["Slowly now."].volume) == (0.75, 70)
+        assert (by_text["Slowly now."].speed, by_text["Slowly now."].volume) == (0.75, 50)  # louder: a gain after
         assert by_text["Another voice."].voice == "en-male" and by_text["Hello"].voice == "en-female"
 
+        def rms(index: int) -> float:
+            pcm, _ = read_pcm16(storage.get_bytes(stack.bucket, storage.segment_key(body["request_id"], index,
+                                                                                   "primary")))
+            return float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2)))
+
+        assert rms(2) / rms(0) == pytest.approx(1.4, rel=0.02)  # volume="loud", the same gain on every engine
         samples, rate = read_pcm16(storage.get_bytes(stack.bucket, body["audio_key"]))
         # The ToneEngine's audio lasts 0.25 s + 0.06 s per character; the join adds the pauses asked for.
         spoken = sum(0.25 + 0.06 * len(t) for t in texts(primary))

@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from tts_core.audio import AudioContract, is_silent, join_pcm
+from tts_core.audio import AudioContract, apply_gain, is_silent, join_pcm
 from tts_core.deadline import Deadline
 from tts_core.engines import Engine
 from tts_core.errors import EngineError, InvalidInputError, SilentOutputError, TtsError
@@ -42,8 +43,13 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
     # A segment is one engine call; a whole request is one call per run of its utterances (text.render).
     calls: list[Speech] = [task.segment] if task.segment else calls_for_one_engine(utterances_of(task.request))
     started = time.monotonic()
-    parts = [contract.conform(*_synthesize(engine, task.request.speaking(call, text_for(call, engine.name)),
-                                           deadline), out_rate=rate) for call in calls]
+
+    def say(call: Speech) -> np.ndarray:
+        request = task.request.speaking(call, text_for(call, engine.name))
+        pcm = contract.conform(*_synthesize(engine, request, deadline), out_rate=rate)
+        return apply_gain(pcm, call.prosody.volume)  # after the contract's level, the same on every engine
+
+    parts = [say(call) for call in calls]
     engine_ms = int((time.monotonic() - started) * 1000)
     if any(part.size == 0 for part in parts):
         raise EngineError("the engine returned no audio")
