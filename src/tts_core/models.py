@@ -154,7 +154,7 @@ class SynthesisRequest(BaseModel):
     @property
     def voice_ids(self) -> list[str]:
         """Every voice the request names: `voice`, the emotion's reference voice, the SSML <voice> switches."""
-        reference = [self.emotion.reference_voice] if self.emotion and self.emotion.reference_voice else []
+        reference = [self.emotion.reference_voice] if self.emotion and self.emotion.reference_voice is not None else []
         switches = [u.voice for u in self.utterances or [] if u.voice]
         return list(dict.fromkeys([self.voice, *reference, *switches]))
 

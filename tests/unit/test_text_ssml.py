@@ -22,9 +22,9 @@ def said(ssml: str, voice: str = "en-female", **fields: object) -> list[Utteranc
     return utterances(request, lexicons=[], voice_language=voice_language)
 
 
-def test_plain_text_stays_one_utterance_with_its_lines() -> None:
-    (one,) = said("First line.\nSecond   line.", text_type="plain")
-    assert one.text == "First line.\nSecond line." and (one.source_start, one.source_end) == (0, 26)
+def test_plain_text_stays_one_utterance_with_its_spacing() -> None:
+    (one,) = said("First line.\n\nSecond   line.", text_type="plain")
+    assert one.text == "First line.\n\nSecond   line." and (one.source_start, one.source_end) == (0, 27)
 
 
 def test_speak_is_detected_and_markup_is_never_spoken() -> None:

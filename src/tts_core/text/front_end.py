@@ -35,7 +35,7 @@ def read_text(text: str, kind: TextType, *, voice: str, lexicons: Sequence[Lexic
               unknown_tags: UnknownTags = "refuse", speak_code: bool = False) -> list[Utterance]:
     """`text` of one kind, to be said by `voice`, as utterances (what a book's chapter goes through too)."""
     languages = voice_language(voice).split("-")
-    builder = Builder(Lexicons(lexicons), languages, keep_lines=kind == "plain")
+    builder = Builder(Lexicons(lexicons), languages, verbatim_space=kind == "plain")
     if kind == "ssml":
         read_ssml(text, builder, unknown_tags=unknown_tags)
     elif kind == "markdown":

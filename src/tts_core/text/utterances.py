@@ -18,7 +18,6 @@ from tts_core.text.normalise import is_han, normalise
 _SPACE = re.compile(r"\s+")
 _SENTENCE_ENDS = frozenset(".!?;。！？；")
 _CLOSING = frozenset(".,!?;:)]}，。！？；：、）】》」』")
-_SPACE_KEEPING_LINES = re.compile(r"[^\S\n]*\n\s*|[^\S\n]+")  # a run with a line break in it: one "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +38,12 @@ class _Draft:
 
 
 class Builder:
-    def __init__(self, lexicons: Lexicons, languages: list[str], *, keep_lines: bool = False) -> None:
-        """`languages`: the voice's, the default first (normalisation); `keep_lines`: line breaks stay (plain
-        text: the segmentation cuts there), else all whitespace is one space (markup's formatting)."""
+    def __init__(self, lexicons: Lexicons, languages: list[str], *, verbatim_space: bool = False) -> None:
+        """`languages`: the voice's, the default first (normalisation); `verbatim_space`: whitespace stays as
+        written (plain text: the segmentation cuts at its line breaks), else every run of it is one space
+        (markup's formatting)."""
         self._lexicons = lexicons
-        self._keep_lines = keep_lines
+        self._verbatim_space = verbatim_space
         self._languages = languages
         self._done: list[Utterance] = []
         self._explicit_pause = False  # the last utterance's pause came from <break>s (they add up)
@@ -123,8 +123,7 @@ class Builder:
 
         def put(text: str, phoneme: tuple[str, Alphabet] | None = None) -> None:
             nonlocal length
-            text = (_SPACE_KEEPING_LINES.sub(lambda m: "\n" if "\n" in m.group(0) else " ", text)
-                    if self._keep_lines else _SPACE.sub(" ", text))
+            text = text if self._verbatim_space else _SPACE.sub(" ", text)
             if out and out[-1][-1:].isspace() and (text[:1].isspace() or text[:1] in _CLOSING):
                 text = text[1:] if text[:1].isspace() else text  # one space, and none before "." or ","
                 if text[:1] in _CLOSING:
