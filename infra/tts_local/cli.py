@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from tts_core.delivery import formats
 from tts_core.errors import NotFoundError, TtsError
 from tts_core.models import Attempt, CaptionKeys, parse_request
-from tts_core.pipeline import jobs, uploads
+from tts_core.pipeline import front, jobs, uploads
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import aws, storage
 from tts_core.platform.observability import logger
@@ -123,6 +123,11 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return 2
     with target(args) as stack:
+        try:  # the text front end, as every entry point runs it (an operator's voices and lexicons)
+            request = front.prepare(request, bucket=stack.bucket, owner=directory.ANY_OWNER, lexicon_owner=None)
+        except TtsError as exc:
+            print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+            return 2
         request_id = jobs.start(stack.state_machine_arn, request, correlation_id=f"cli-{os.getpid()}")
         _say(args, f"request {request_id} started")
         job = _wait_with_progress(args, stack, request_id)

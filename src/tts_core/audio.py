@@ -89,14 +89,24 @@ class AudioContract:
         return buf.getvalue()
 
 
-def join_pcm(parts: list[np.ndarray], rate: int, pause_s: float) -> np.ndarray:
-    """Int16 parts end to end, in order, with `pause_s` of silence between them (none at the ends)."""
+def apply_gain(pcm: np.ndarray, factor: float) -> np.ndarray:
+    """Int16 samples times an amplitude factor (SSML <prosody volume>), clipped at full scale."""
+    if factor == 1.0:
+        return pcm
+    return np.clip(np.round(pcm.astype(np.float32) * np.float32(factor)), -32768, 32767).astype(np.int16)
+
+
+def join_pcm(parts: list[np.ndarray], rate: int, pause_s: float | list[float]) -> np.ndarray:
+    """Int16 parts end to end, in order, with silence between them (none at the ends): `pause_s` after each
+    part, or `pause_s[i]` after part i (the last one's is not used)."""
     if not parts:
         return np.zeros(0, dtype=np.int16)
-    pause = np.zeros(round(rate * pause_s), dtype=np.int16)
+    pauses = pause_s if isinstance(pause_s, list) else [pause_s] * len(parts)
+    if len(pauses) < len(parts) - 1:
+        raise ValueError(f"{len(parts)} parts need {len(parts) - 1} pauses, not {len(pauses)}")
     pieces = [parts[0]]
-    for part in parts[1:]:
-        pieces += [pause, part]
+    for pause, part in zip(pauses, parts[1:], strict=False):
+        pieces += [np.zeros(round(rate * pause), dtype=np.int16), part]
     return np.concatenate(pieces).astype(np.int16, copy=False)
 
 

@@ -72,6 +72,44 @@ class NothingToSpeakError(InvalidInputError):
     http_status = 422
 
 
+class InvalidSsmlError(InvalidInputError):
+    """SSML that is not well-formed XML, or a tag of the subset used wrongly; the message says where
+    (line and column of the text)."""
+
+    code = "INVALID_SSML"
+
+
+class UnsupportedSsmlTagError(InvalidInputError):
+    """A tag outside the SSML subset (unless the request's `unknown_tags` is "ignore")."""
+
+    code = "SSML_UNSUPPORTED_TAG"
+
+
+class UnsupportedLanguageError(InvalidInputError):
+    """Text in a script that no engine of its voice speaks (Japanese kana, Hangul, Arabic, Cyrillic ...)."""
+
+    code = "UNSUPPORTED_LANGUAGE"
+    http_status = 422
+
+
+class InvalidLexiconError(InvalidInputError):
+    code = "INVALID_LEXICON"
+
+
+class LexiconNotFoundError(InvalidInputError):
+    """A lexicon that does not exist, or belongs to another API key."""
+
+    code = "LEXICON_NOT_FOUND"
+    http_status = 404
+
+
+class LexiconLimitError(InvalidInputError):
+    """An API key holds as many lexicons as it may."""
+
+    code = "LEXICON_LIMIT_REACHED"
+    http_status = 409
+
+
 class VoiceNotFoundError(InvalidInputError):
     code = "VOICE_NOT_FOUND"
     http_status = 404

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from tts_core.catalogue import DEFAULT_VOICE_ID, get_voice
 from tts_core.errors import InvalidInputError, MalformedJsonError, NothingToSpeakError, TextTooLongError, quoted
@@ -27,6 +28,12 @@ class EngineName(StrEnum):
 
 Style = Literal["default", "emotional", "narration"]
 Profile = Literal["quality", "fast"]
+TextType = Literal["plain", "ssml", "markdown"]
+UnknownTags = Literal["refuse", "ignore"]
+Alphabet = Literal["pinyin", "ipa", "arpabet"]
+MAX_LEXICONS_PER_REQUEST = 5  # as Polly
+LEXICON_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,40}$"
+MAX_PAUSE_MS = 10_000  # the longest pause one <break> (or several in a row) makes, as Polly caps it
 # What an output is delivered as (tts_core.delivery.formats has each format's spec, mastering its profiles).
 AudioFormat = Literal["wav", "flac", "mp3", "opus"]
 Mastering = Literal["default", "acx", "podcast", "broadcast"]
@@ -53,6 +60,49 @@ def has_something_to_speak(text: str) -> bool:
 Number = Annotated[float, Field(strict=True)]
 Integer = Annotated[int, Field(strict=True)]
 Boolean = Annotated[bool, Field(strict=True)]
+
+
+class Prosody(BaseModel, frozen=True):
+    """Multipliers of the request's speed and pitch (handed to the engine) and of the loudness (a gain on the
+    engine's audio once it is brought to the contract's level, so every engine says it alike) for one
+    utterance (SSML <prosody>)."""
+
+    rate: float = 1.0
+    pitch: float = 1.0
+    volume: float = 1.0
+
+
+class Phoneme(BaseModel, frozen=True):
+    """How to say `text[start:end]` of an utterance (SSML <phoneme>, a lexicon's phoneme entry), for the
+    engines that can honour it (tts_core.text.render)."""
+
+    start: int
+    end: int
+    ph: str
+    alphabet: Alphabet
+
+
+class Speech(BaseModel):
+    """Words to say, and how: what an engine is handed for one utterance or one segment of it."""
+
+    text: str
+    prosody: Prosody = Prosody()
+    voice: str | None = None  # an SSML <voice name> switch; None: the request's voice
+    phonemes: list[Phoneme] = []
+    pause_after_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] | None = None  # None: the default pause
+    marks: list[str] = []  # SSML <mark> names at its start
+
+
+class Utterance(Speech):
+    """One unit of the text front end's output (tts_core.text.front_end): spoken with one prosody and one
+    voice, then `pause_after_ms` of silence."""
+
+    source_start: int  # where it came from: offsets into the request's text
+    source_end: int
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
 
 
 class Emotion(BaseModel):
@@ -83,6 +133,20 @@ class SynthesisRequest(BaseModel):
     # A long text's segments that fail on the primary may come from the fallback (one output, two voices).
     # False: one failing segment makes the whole request fall back, so every output has one voice.
     allow_mixed_engines: Boolean = False
+    text_type: TextType | None = Field(
+        default=None, description="plain, ssml (the subset in docs/text.md) or markdown; null: ssml when the "
+                                  "text starts with <speak>, else plain")
+    unknown_tags: UnknownTags = Field(
+        default="refuse", description="an SSML tag outside the subset: refuse (400 SSML_UNSUPPORTED_TAG) or "
+                                      "ignore (its text is spoken, the tag is not)")
+    speak_code: Boolean = Field(default=False, description="markdown: speak code blocks (skipped by default)")
+    lexicons: Annotated[list[Annotated[str, Field(pattern=LEXICON_NAME_PATTERN)]],
+                        Field(max_length=MAX_LEXICONS_PER_REQUEST)] = Field(
+        default=[], description="up to 5 of your lexicons (PUT /api/lexicons/{name}), applied in this order: "
+                                "the first that has a word decides how it is said")
+    # The text front end's output, filled in by every entry point (tts_core.pipeline.front): what the
+    # engines say. Not a client field: whatever a client sends here is replaced.
+    utterances: SkipJsonSchema[list[Utterance] | None] = None
     format: AudioFormat | None = None  # None: wav, or the mastering profile's format (acx: mp3)
     bitrate_kbps: Annotated[Integer, Field(ge=6, le=320)] | None = None  # lossy formats only; None: the profile's
     mastering: Mastering = "default"
@@ -90,9 +154,20 @@ class SynthesisRequest(BaseModel):
 
     @property
     def voice_ids(self) -> list[str]:
-        """Every voice the request names: `voice`, and the emotion's reference voice if it has one."""
-        reference = self.emotion.reference_voice if self.emotion else None
-        return [self.voice] if reference is None else [self.voice, reference]
+        """Every voice the request names: `voice`, the emotion's reference voice, the SSML <voice> switches."""
+        reference = [self.emotion.reference_voice] if self.emotion and self.emotion.reference_voice is not None else []
+        switches = [u.voice for u in self.utterances or [] if u.voice]
+        return list(dict.fromkeys([self.voice, *reference, *switches]))
+
+    def speaking(self, speech: Speech, text: str | None = None) -> SynthesisRequest:
+        """This request for one utterance or segment: its words (`text`: as rendered for one engine), voice,
+        and prosody's rate and pitch applied to the request's own, within the request's ranges (its volume is
+        a gain after the engine: tts_core.audio.apply_gain)."""
+        p = speech.prosody
+        return self.model_copy(update={
+            "text": speech.text if text is None else text, "voice": speech.voice or self.voice, "utterances": None,
+            "speed": round(_clamp(self.speed * p.rate, 0.5, 2.0), 3),
+            "pitch": round(_clamp(self.pitch * p.pitch, 0.5, 2.0), 3)})
 
     @field_validator("sample_rate")
     @classmethod
@@ -198,11 +273,12 @@ class UploadSource(BaseModel):
     sequencer: str | None = None
 
 
-class Segment(BaseModel):
-    """One piece of a long text, synthesized by one engine invocation (see tts_core.segmentation)."""
+class Segment(Speech):
+    """One piece of a long text, synthesized by one engine invocation (see tts_core.segmentation): a piece
+    of one utterance, with its prosody and voice, and the pause after it in the joined audio."""
 
     index: Annotated[int, Field(ge=0)]
-    text: str
+    utterance: int = 0  # which of the request's utterances it is a piece of
 
 
 class EngineTask(BaseModel):
@@ -240,6 +316,13 @@ class SegmentPart(BaseModel):
     attempts: int | None = None  # filled in by the record step, from the execution history
 
 
+class Mark(BaseModel):
+    """An SSML <mark>: where its name falls in the output, in seconds from the start."""
+
+    name: str
+    time_s: float
+
+
 class LoudnessReport(BaseModel):
     """What the delivered file measured, decoded (tts_core.delivery.loudness), against its profile."""
 
@@ -273,6 +356,8 @@ class EngineOutput(BaseModel):
     cached: bool = False  # served from the cache: no engine ran for this request
     segment: int | None = None  # the segment's index, for one segment of a long text
     segments: list[SegmentPart] | None = None  # a joined long text: its parts, in order
+    pause_after_ms: int | None = None  # one segment's: the silence the join puts after it (None: the default)
+    marks: list[Mark] = []  # SSML <mark>s, in order
     # Set by the delivery (the record step): the file as delivered, mastered and encoded.
     format: AudioFormat = "wav"
     content_type: str = "audio/wav"
@@ -312,6 +397,7 @@ class SynthesisResult(BaseModel):
     request: SynthesisRequest
     cache_hit: bool = False
     segments: list[SegmentPart] | None = None  # a long text: each segment's engine and attempts, in order
+    marks: list[Mark] = []  # the SSML <mark>s of the output, in order
     format: AudioFormat | None = None
     content_type: str | None = None
     bitrate_kbps: int | None = None

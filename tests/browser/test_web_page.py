@@ -248,3 +248,39 @@ def test_with_many_voices_the_result_sits_by_the_button_and_long_names_wrap(tts_
     assert box["result"] < box["clone"], box  # above the voice table, however long it is
     assert box["result"] - box["button"] < 200, box  # next to the Synthesize button
     assert box["overflow"] <= 0, box  # the 64-letter name wraps: the panel does not scroll sideways
+
+
+def test_page_speaks_ssml_with_a_lexicon_of_the_key_and_shows_the_marks(tts_local_serve, browser) -> None:
+    api_url, _ = tts_local_serve("-p", "SyncWaitSeconds=0")
+    lexicon = json.dumps({"lexemes": [{"grapheme": "WWW", "alias": "World Wide Web"}]}).encode()
+    put = urllib.request.Request(f"{api_url}/api/lexicons/web", data=lexicon, method="PUT",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(put, timeout=30) as answer:
+        assert answer.status == 200
+    browser.get(f"{api_url}/")
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#lexicons input[data-lexicon='web']"))
+    wait.until(lambda d: len(Select(d.find_element(By.ID, "voice")).options) >= 4)
+    assert "web (1 lexemes)" in text_of(browser, "lexicons")
+
+    Select(browser.find_element(By.ID, "voice")).select_by_value("en-female")
+    Select(browser.find_element(By.ID, "text-type")).select_by_value("ssml")
+    browser.find_element(By.CSS_SELECTOR, "#lexicons input[data-lexicon='web']").click()
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys('<speak>Hello. <break time="2s"/> <mark name="web"/>The WWW.</speak>')
+    browser.find_element(By.ID, "synthesize").click()
+    WebDriverWait(browser, 90).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state")
+                                     in ("done", "error"))
+    assert browser.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", text_of(browser, "error")
+    marks = text_of(browser, "marks")
+    assert marks.startswith("Marks: web at ") and float(marks.split(" at ")[1].split()[0]) > 2.0  # after the break
+    duration = float(text_of(browser, "duration").strip("()").split()[0])
+    assert duration > 3.0
+
+    # SSML that is not well-formed: the page shows the code and where.
+    box.clear()
+    box.send_keys("<speak>Hello")
+    browser.find_element(By.ID, "synthesize").click()
+    wait.until(lambda d: "INVALID_SSML" in text_of(d, "error"))
+    assert "line 1" in text_of(browser, "error")

@@ -79,7 +79,8 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     from tts_local.tiny_indextts import write_prompt_wav
 
     env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "BUCKET_NAME": BUCKET, "AUDIO_SAMPLE_RATE": str(CONTRACT_RATE)}
+           "BUCKET_NAME": BUCKET, "AUDIO_SAMPLE_RATE": str(CONTRACT_RATE),
+           "SEGMENT_PAUSE_MS": "250"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     with mock_aws(config={"lambda": {"use_docker": False}}):  # the primary function: dispatched in-process below

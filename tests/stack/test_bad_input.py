@@ -33,6 +33,7 @@ from tts_core.pipeline.uploads import MAX_NAME_CHARS
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
 from tts_core.segmentation import segment
+from tts_core.text.normalise import normalise
 from tts_local.doubles import ToneEngine
 from tts_local.http_api import ApiServer
 from tts_local.stack import LocalStack
@@ -129,8 +130,9 @@ def assert_never_reflected_raw(answer: Answer) -> None:
 
 # ---- the API ------------------------------------------------------------------------------------
 def as_segments(text: str) -> list[str]:
-    """What the engine must be asked to say for `text`: the shared segmentation of it, verbatim."""
-    return sorted(segment(text, int(parameter_defaults(load_template())["SegmentMaxChars"])))
+    """What the engine must be asked to say for plain `text` in the default voice: the shared segmentation
+    of it as the text front end normalises it (digits and URLs as words), otherwise verbatim."""
+    return sorted(segment(normalise(text, ["zh", "en"]), int(parameter_defaults(load_template())["SegmentMaxChars"])))
 
 
 def primary_engine(served: Served) -> ToneEngine:
@@ -242,6 +244,8 @@ API_REFUSALS: list[tuple[str, bytes, str, int, str]] = [  # id, body, content ty
     ("reference-voice-script", body(text="hi", emotion={"reference_voice": "<script>"}), JSON, 404,
      "VOICE_NOT_FOUND"),
     ("reference-voice-empty", body(text="hi", emotion={"reference_voice": ""}), JSON, 404, "VOICE_NOT_FOUND"),
+    # SSML (detected: the text starts with <speak) with a tag outside the subset
+    ("ssml-audio-tag", body(text=HOSTILE_MARKUP[0]), JSON, 400, "SSML_UNSUPPORTED_TAG"),
     ("emotion-text-nul", body(text="hi", emotion={"text": "calm\u0000"}), JSON, 400, "INVALID_INPUT"),
     ("emotion-text-escape", body(text="hi", emotion={"text": "\u001b[31mangry"}), JSON, 400, "INVALID_INPUT"),
     ("emotion-text-blank", body(text="hi", emotion={"text": " \t "}), JSON, 400, "INVALID_INPUT"),
@@ -316,10 +320,11 @@ def test_given_markup_in_text_then_it_is_spoken_as_plain_text_and_never_reflecte
     engine = primary_engine(served)
     called = len(engine.calls)
 
-    answer = send(served.server, "POST", "/api/synthesize", body(text=text, cache=False), {"Content-Type": JSON})
+    answer = send(served.server, "POST", "/api/synthesize", body(text=text, text_type="plain", cache=False),
+                  {"Content-Type": JSON})
 
     assert answer.status == 200 and answer.body["status"] == "success", answer.raw[:300]
-    assert spoken(engine.calls[called:]) == as_segments(text)  # verbatim: not parsed, not stripped
+    assert spoken(engine.calls[called:]) == as_segments(text)  # plain text: not parsed, not stripped
     job = send(served.server, "GET", f"/api/jobs/{answer.body['request_id']}")
     for reply in (answer, job):
         assert_never_reflected_raw(reply)

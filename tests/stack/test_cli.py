@@ -281,3 +281,13 @@ def test_the_serve_log_is_ours_unless_asked_and_never_coloured_in_a_file(tts_loc
     for moto_error in ("unhandled exception", "Unhandled termination error", "Traceback"):
         assert moto_error not in log, log[-3000:]
     assert "synthesis started" in log  # our own lines stay
+
+
+def test_ssml_on_the_real_offline_engine_and_a_language_it_cannot_speak(tmp_path: Path) -> None:
+    out = tmp_path / "ssml.wav"
+    done = run("synthesize", '<speak>Hello. <break time="3s"/> <sub alias="World Wide Web">WWW</sub>.</speak>',
+               "--voice", "en-female", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "engine used: offline" in done.stdout and wav_info(out.read_bytes()).duration_s > 3.5  # the break
+    done = run("synthesize", "こんにちは")
+    assert done.returncode == 2 and "UNSUPPORTED_LANGUAGE" in done.stderr and "Hiragana" in done.stderr

@@ -12,11 +12,13 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from tts_core.audio import AudioContract, read_pcm16
+from tts_core.engines.espeak import EspeakEngine
 from tts_core.errors import EngineError
-from tts_core.models import EngineOutput, EngineTask, SynthesisRequest
+from tts_core.models import EngineOutput, EngineTask, Mark, SynthesisRequest, Utterance
 from tts_core.pipeline import jobs, long_text
+from tts_core.pipeline.engine_task import run_engine_task
 from tts_core.platform import aws, storage
-from tts_core.platform.config import JoinSettings, PlanSettings
+from tts_core.platform.config import EngineSettings, JoinSettings, PlanSettings
 from tts_core.segmentation import segment
 
 BUCKET = "tts-unit"
@@ -65,7 +67,7 @@ def test_a_long_text_is_planned_as_the_shared_segmentation_with_the_options_once
 
     assert [s.text for s in plan.segments] == segment(TEXT, 20) and plan.count == len(plan.segments) > 1
     assert [s.index for s in plan.segments] == list(range(plan.count))
-    assert plan.options == request.model_dump(mode="json", exclude={"text"})
+    assert plan.options == request.model_dump(mode="json", exclude={"text", "utterances"})
     assert storage.get_json(BUCKET, storage.plan_key(ID)) == {"count": plan.count}
 
 
@@ -153,3 +155,41 @@ def test_progress_is_advisory_and_never_fails_a_status_call(s3: Any) -> None:
     storage.put_bytes(BUCKET, storage.plan_key(ID), b"not json", "application/json")
     assert jobs.progress(BUCKET, ID) is None
     assert jobs.progress("no-such-bucket", ID) is None
+
+
+# --- the text front end's pauses and marks ---------------------------------------------------------
+def test_each_segment_gets_its_own_pause_and_the_marks_their_times(s3: Any) -> None:
+    parts = [put_segment(0, "primary", constant(1, 2205)), put_segment(1, "primary", constant(2, 4410)),
+             put_segment(2, "primary", constant(3, 2205))]
+    parts[0] = parts[0].model_copy(update={"pause_after_ms": 2000})  # a <break time="2s"/>
+    parts[1] = parts[1].model_copy(update={"marks": [Mark(name="here", time_s=0.0)]})
+    parts[2] = parts[2].model_copy(update={"marks": [Mark(name="end", time_s=0.0)]})
+    out = long_text.join(long_text.JoinTask(request_id=ID, correlation_id="c", segments=parts), join_settings(100))
+
+    samples, _ = read_pcm16(storage.get_bytes(BUCKET, out.audio_key))
+    ones, twos = np.flatnonzero(samples == 1), np.flatnonzero(samples == 2)
+    assert ones[-1] == 2204 and twos[0] == 2205 + 2 * RATE  # exactly 2 s of silence after the first
+    assert samples.size == 2205 + 2 * RATE + 4410 + 2205 + 2205  # then the default 100 ms
+    assert [(m.name, m.time_s) for m in out.marks] == [("here", 2.1), ("end", 2.4)]
+
+
+def test_a_whole_request_on_the_real_offline_engine_has_the_exact_pauses(s3: Any) -> None:
+    utterances = [Utterance(text="Hello there.", pause_after_ms=1500, source_start=0, source_end=1),
+                  Utterance(text="Second part.", marks=["second"], source_start=1, source_end=2)]
+    request = SynthesisRequest(text="<speak>...</speak>", voice="en-female").model_copy(
+        update={"utterances": utterances})
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return 30_000
+
+    settings = EngineSettings(bucket_name=BUCKET, audio_sample_rate=RATE, segment_pause_ms=250)
+    event = {"engine": "offline", "request_id": ID, "correlation_id": "c", "request": request.model_dump(mode="json")}
+    out = run_engine_task(EspeakEngine(), event, Context(), settings)  # type: ignore[arg-type]
+
+    samples, _ = read_pcm16(storage.get_bytes(BUCKET, out.audio_key))
+    (mark,) = out.marks
+    start = round(mark.time_s * RATE)
+    gap = samples[start - int(1.5 * RATE):start]
+    assert np.abs(gap).max() == 0 and np.abs(samples[start:start + RATE // 2]).max() > 1000  # speech after it
+    assert np.abs(samples[:start - int(1.5 * RATE)]).max() > 1000  # and before it

@@ -1,5 +1,5 @@
 """The REST API (API Gateway proxy events) and the web page, on powertools' event handler: the resolver,
-its error handling, and the routes of `synthesis`, `voices` and `operations`.
+its error handling, and the routes of `synthesis`, `voices`, `lexicons` and `operations`.
 
 Every error leaves as {"status": "error", "code", "message"} with the code's HTTP status. Request
 bodies are validated by powertools against the same pydantic models the OpenAPI document is generated
@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
-from tts_core.api import openapi, operations, synthesis, voices
+from tts_core.api import lexicons, openapi, operations, synthesis, voices
 from tts_core.api.http import check_raw_body, error_answer, settings
 from tts_core.errors import (
     InvalidInputError,
@@ -42,7 +42,7 @@ class DeployedCors(CORSConfig):
 
 
 app = APIGatewayRestResolver(cors=DeployedCors(max_age=600))
-for _routes in (synthesis.router, voices.router, operations.router):
+for _routes in (synthesis.router, voices.router, lexicons.router, operations.router):
     app.include_router(_routes)
 
 

@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from tts_core.catalogue import Gender, Language
-from tts_core.models import Attempt, AudioFormat, LoudnessReport, SegmentPart
+from tts_core.models import Attempt, AudioFormat, LoudnessReport, Mark, SegmentPart
 from tts_core.pipeline.jobs import Progress
 from tts_core.routing.breaker import Route, RouteDocument
+from tts_core.text.lexicon import MAX_LEXEMES, Lexeme
 from tts_core.voices.names import clean_name
 
 
@@ -54,6 +55,7 @@ class JobBody(BaseModel):
                                                                       "against its mastering profile")
     segments: list[SegmentPart] | None = Field(
         default=None, description="a long text: each segment's engine, duration and number of attempts, in order")
+    marks: list[Mark] | None = Field(default=None, description="the SSML <mark>s: each name and its time in the audio")
     code: str | None = None
     message: str | None = None
 
@@ -120,3 +122,30 @@ class RouteOverride(BaseModel):
 class RouteBody(BaseModel):
     status: Literal["ok"] = "ok"
     route: RouteDocument
+
+
+class PutLexicon(BaseModel):
+    """PUT /api/lexicons/{name}: the lexemes as JSON, or a W3C PLS document (exactly one of the two)."""
+
+    model_config = ConfigDict(extra="forbid")
+    lexemes: Annotated[list[Lexeme], Field(min_length=1, max_length=MAX_LEXEMES)] | None = Field(
+        default=None,
+        description='each {"grapheme", "alias"} or {"grapheme", "phoneme", "alphabet": pinyin | ipa | arpabet}')
+    pls: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="a Pronunciation Lexicon Specification 1.0 document (<lexicon>...</lexicon>)")
+
+
+class LexiconBody(BaseModel):
+    name: str
+    lexemes: list[Lexeme]
+    updated_at: str
+
+
+class LexiconSummary(BaseModel):
+    name: str
+    lexemes: int = Field(description="how many lexemes it holds")
+    updated_at: str
+
+
+class LexiconsBody(BaseModel):
+    lexicons: list[LexiconSummary]

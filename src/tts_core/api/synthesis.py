@@ -17,7 +17,7 @@ from tts_core.api.schemas import CaptionUrls, JobBody
 from tts_core.delivery import formats
 from tts_core.errors import TtsError, error_class_with_code
 from tts_core.models import SynthesisRequest, check_limits
-from tts_core.pipeline import jobs
+from tts_core.pipeline import front, jobs
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
@@ -47,7 +47,7 @@ def job_body(job: Job, base: str) -> JobBody:
         return JobBody(status="success", duration_s=result.duration_s, sample_rate=result.sample_rate,
                        audio_key=result.audio_key, audio_url=url, segments=result.segments, format=result.format,
                        content_type=result.content_type, bitrate_kbps=result.bitrate_kbps, captions=captions,
-                       loudness=result.loudness, **fields)
+                       loudness=result.loudness, marks=result.marks or None, **fields)
     return JobBody(status="error", code=result.error_code, message=result.error_message, **fields)
 
 
@@ -66,6 +66,7 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
     caller = owner(event)
     request = check_limits(request, max_text_chars=conf.max_text_chars,
                            voice_exists=lambda voice: directory.lookup(conf.bucket_name, voice, caller))
+    request = front.prepare(request, bucket=conf.bucket_name, owner=caller, lexicon_owner=caller)
     formats.for_request(request, conf.audio_sample_rate)  # a format, rate or bitrate it cannot have: 400
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
     request_id = jobs.start(conf.state_machine_arn, request, correlation_id)

@@ -85,12 +85,20 @@ def to_vtt(items: Sequence[Cue]) -> str:
                                   for c in items)
 
 
-def to_marks(text: str, items: Sequence[Cue]) -> str:
+def to_marks(text: str, items: Sequence[Cue], ssml: Sequence[tuple[str, float]] = ()) -> str:
     """Polly's sentence speech marks: one JSON object a line, `time` in ms from the start of the audio,
-    `start`/`end` as byte offsets into the UTF-8 text (as Polly counts them), `value` the sentence."""
-    lines = []
+    `start`/`end` as byte offsets into the UTF-8 text (as Polly counts them), `value` the sentence; and
+    `ssml` marks (each <mark>'s name and time), typed "ssml", at the byte offset of the first sentence
+    heard from their time on (start = end), in time order with the sentences."""
+    lines: list[tuple[float, int, str]] = []
     for c in items:
         start = len(text[:c.start].encode())
-        lines.append(json.dumps({"time": round(c.start_s * 1000), "type": "sentence", "start": start,
-                                 "end": start + len(c.text.encode()), "value": c.text}, ensure_ascii=False))
-    return "".join(line + "\n" for line in lines)
+        lines.append((c.start_s, 1, json.dumps({"time": round(c.start_s * 1000), "type": "sentence", "start": start,
+                                                "end": start + len(c.text.encode()), "value": c.text},
+                                               ensure_ascii=False)))
+    for name, time_s in ssml:
+        after = next((c for c in items if c.start_s >= time_s - 0.0005), None)
+        at = len(text[:after.start].encode()) if after else len(text.encode())
+        lines.append((time_s, 0, json.dumps({"time": round(time_s * 1000), "type": "ssml", "start": at, "end": at,
+                                             "value": name}, ensure_ascii=False)))
+    return "".join(line + "\n" for _, _, line in sorted(lines, key=lambda x: (x[0], x[1])))

@@ -15,9 +15,10 @@ from tts_core.delivery.captions import TimedSpan, cues, to_marks, to_srt, to_vtt
 from tts_core.delivery.formats import for_request
 from tts_core.delivery.render import render
 from tts_core.models import CaptionKeys, EngineOutput, LoudnessReport, SynthesisRequest
+from tts_core.pipeline.long_text import spoken_text
 from tts_core.platform import storage
 from tts_core.platform.config import ResultSettings
-from tts_core.segmentation import segment_spans, sentence_spans
+from tts_core.segmentation import sentence_spans
 
 
 def deliver(request_id: str, request: SynthesisRequest, output: EngineOutput,
@@ -31,8 +32,9 @@ def deliver(request_id: str, request: SynthesisRequest, output: EngineOutput,
     storage.put_bytes(output.bucket, key, done.audio, options.spec.content_type)
     captions = None
     if request.captions:
-        spans = timed_spans(request, output, pcm.size / rate, settings.segment_max_chars)
-        captions = _write_captions(output.bucket, key, request.text, spans, done.head_shift_s)
+        text, spans = timed_spans(request, output, pcm.size / rate, settings.segment_max_chars)
+        captions = _write_captions(output.bucket, key, text, spans, done.head_shift_s,
+                                   [(m.name, m.time_s + done.head_shift_s) for m in output.marks])
     measured = done.loudness
     report = LoudnessReport(
         integrated_lufs=measured.integrated_lufs, rms_dbfs=measured.rms_dbfs, gated_rms_dbfs=measured.gated_rms_dbfs,
@@ -46,20 +48,23 @@ def deliver(request_id: str, request: SynthesisRequest, output: EngineOutput,
 
 
 def timed_spans(request: SynthesisRequest, output: EngineOutput, duration_s: float,
-                segment_max_chars: int) -> list[TimedSpan]:
-    """Where the text's pieces sit in the engine's audio: a joined long text's segments (the plan's cut,
-    at the join's offsets), or the whole text over the whole audio."""
+                segment_max_chars: int) -> tuple[str, list[TimedSpan]]:
+    """The words heard (the text front end's utterances, not the SSML or Markdown source) and where their
+    pieces sit in the engine's audio: a joined long text's segments (the plan's cut, at the join's
+    offsets), or the whole text over the whole audio."""
+    text, spans = spoken_text(request, segment_max_chars)
     parts = output.segments or []
-    spans = segment_spans(request.text, segment_max_chars) if parts else []
     if parts and len(spans) == len(parts) and all(p.offset_s is not None for p in parts):
-        return [TimedSpan(s.start, s.end, p.offset_s or 0.0, p.duration_s) for s, p in zip(spans, parts, strict=True)]
-    return [TimedSpan(0, len(request.text), 0.0, duration_s)]
+        return text, [TimedSpan(s.start, s.end, p.offset_s or 0.0, p.duration_s)
+                      for s, p in zip(spans, parts, strict=True)]
+    return text, [TimedSpan(0, len(text), 0.0, duration_s)]
 
 
-def _write_captions(bucket: str, audio_key: str, text: str, spans: list[TimedSpan], head_shift_s: float) -> CaptionKeys:
+def _write_captions(bucket: str, audio_key: str, text: str, spans: list[TimedSpan], head_shift_s: float,
+                    ssml_marks: list[tuple[str, float]]) -> CaptionKeys:
     timed = cues(text, sentence_spans(text), spans, offset_s=head_shift_s)
     keys = storage.caption_keys(audio_key)
-    bodies = {"srt": to_srt(timed), "vtt": to_vtt(timed), "marks": to_marks(text, timed)}
+    bodies = {"srt": to_srt(timed), "vtt": to_vtt(timed), "marks": to_marks(text, timed, ssml_marks)}
     for kind, body in bodies.items():
         storage.put_bytes(bucket, keys[kind], body.encode(), storage.CAPTION_KINDS[kind][1])
     return CaptionKeys(**keys)

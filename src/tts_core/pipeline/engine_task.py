@@ -7,17 +7,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from tts_core.audio import AudioContract, is_silent
+from tts_core.audio import AudioContract, apply_gain, is_silent, join_pcm
 from tts_core.deadline import Deadline
 from tts_core.engines import Engine
 from tts_core.errors import EngineError, InvalidInputError, SilentOutputError, TtsError
-from tts_core.models import EngineOutput, EngineTask
+from tts_core.models import EngineOutput, EngineTask, Mark, Speech, SynthesisRequest
+from tts_core.pipeline.long_text import marks_in_join, starts_in_join, utterances_of
 from tts_core.platform import config, storage
 from tts_core.platform.config import EngineSettings
 from tts_core.platform.observability import logger
+from tts_core.text.render import calls_for_one_engine, text_for
 from tts_core.voices.prepare import PREPARE_KEY, run_prepare
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
@@ -35,9 +38,41 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
                        segment=segment)
 
     deadline = _deadline(context, settings)
+    contract = AudioContract(settings.audio_sample_rate)
+    rate = task.request.sample_rate or contract.sample_rate
+    # A segment is one engine call; a whole request is one call per run of its utterances (text.render).
+    calls: list[Speech] = [task.segment] if task.segment else calls_for_one_engine(utterances_of(task.request))
     started = time.monotonic()
+
+    def say(call: Speech) -> np.ndarray:
+        request = task.request.speaking(call, text_for(call, engine.name))
+        pcm = contract.conform(*_synthesize(engine, request, deadline), out_rate=rate)
+        return apply_gain(pcm, call.prosody.volume)  # after the contract's level, the same on every engine
+
+    parts = [say(call) for call in calls]
+    engine_ms = int((time.monotonic() - started) * 1000)
+    if any(part.size == 0 for part in parts):
+        raise EngineError("the engine returned no audio")
+    pauses = [(settings.segment_pause_ms if c.pause_after_ms is None else c.pause_after_ms) / 1000 for c in calls]
+    pcm = join_pcm(parts, rate, pauses)
+    marks = marks_in_join([[Mark(name=n, time_s=0.0) for n in c.marks] for c in calls],
+                          starts_in_join([p.size for p in parts], pauses, rate))
+    if is_silent(pcm, rate):
+        raise SilentOutputError(f"the engine returned {pcm.size / rate:.2f} s of silence")
+    key = (storage.audio_key(task.request_id, engine.name) if segment is None
+           else storage.segment_key(task.request_id, segment, engine.name))
+    storage.put_bytes(settings.bucket_name, key, contract.encode(pcm, rate), "audio/wav")
+    output = EngineOutput(engine=engine.name, bucket=settings.bucket_name, audio_key=key,
+                          sample_rate=rate, duration_s=round(pcm.size / rate, 3), engine_ms=engine_ms,
+                          segment=segment, marks=marks,
+                          pause_after_ms=task.segment.pause_after_ms if task.segment else None)
+    logger.info("engine succeeded", extra=output.model_dump(exclude_none=True))
+    return output
+
+
+def _synthesize(engine: Engine, request: SynthesisRequest, deadline: Deadline) -> tuple[Any, int]:
     try:
-        audio = engine.synthesize(task.request, deadline)
+        audio = engine.synthesize(request, deadline)
     except TtsError as exc:
         logger.warning("engine failed", extra={"code": exc.code, "retryable": exc.retryable,
                                                "error": exc.message, "detail": exc.detail})
@@ -48,23 +83,7 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
         # Anything unexpected is an engine fault with a stable code, never a bare traceback type.
         logger.exception("engine crashed")
         raise EngineError(f"{type(exc).__name__}: {exc}") from exc
-    engine_ms = int((time.monotonic() - started) * 1000)
-
-    contract = AudioContract(settings.audio_sample_rate)
-    rate = task.request.sample_rate or contract.sample_rate
-    pcm = contract.conform(audio.samples, audio.sample_rate, out_rate=rate)
-    if pcm.size == 0:
-        raise EngineError("the engine returned no audio")
-    if is_silent(pcm, rate):
-        raise SilentOutputError(f"the engine returned {pcm.size / rate:.2f} s of silence")
-    key = (storage.audio_key(task.request_id, engine.name) if segment is None
-           else storage.segment_key(task.request_id, segment, engine.name))
-    storage.put_bytes(settings.bucket_name, key, contract.encode(pcm, rate), "audio/wav")
-    output = EngineOutput(engine=engine.name, bucket=settings.bucket_name, audio_key=key,
-                          sample_rate=rate, duration_s=round(pcm.size / rate, 3), engine_ms=engine_ms,
-                          segment=segment)
-    logger.info("engine succeeded", extra=output.model_dump(exclude_none=True))
-    return output
+    return audio.samples, audio.sample_rate
 
 
 def _deadline(context: LambdaContext, settings: EngineSettings) -> Deadline:

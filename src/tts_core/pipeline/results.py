@@ -59,7 +59,7 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
             duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request,
             cache_hit=out.cached, segments=_with_attempts(out.segments, attempts), format=out.format,
             content_type=out.content_type, bitrate_kbps=out.bitrate_kbps, captions=out.captions,
-            loudness=out.loudness)
+            loudness=out.loudness, marks=out.marks)
     elif delivery_error is not None:
         result = SynthesisResult(
             request_id=task.request_id, correlation_id=task.correlation_id, status="failed",

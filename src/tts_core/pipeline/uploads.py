@@ -1,8 +1,10 @@
 """S3 uploads as an entry point: `inbox/<name>.txt` (UTF-8 text, default voice, delivered in the
-UploadTextFormat Parameter's format) or `inbox/<name>.json` (a request body, as for the API: format,
-bitrate_kbps, mastering and captions included) becomes one synthesis; the outcome is
-`outputs/<name>.<wav|flac|mp3|opus>` (with `captions`, `outputs/<name>.srt`, `.vtt` and `.marks.json`
-beside it) + `outputs/<name>.json`, or `failed/<name>.json` with a stable code.
+UploadTextFormat Parameter's format), `inbox/<name>.md` (a Markdown manuscript) and `inbox/<name>.ssml`
+(an SSML document), delivered the same way, or `inbox/<name>.json` (a request body, as for the API: format,
+bitrate_kbps, mastering and captions included) becomes one synthesis, through the same text front end as
+the API (tts_core.pipeline.front); the outcome is `outputs/<name>.<wav|flac|mp3|opus>` (with `captions`,
+`outputs/<name>.srt`, `.vtt` and `.marks.json` beside it) + `outputs/<name>.json`, or `failed/<name>.json`
+with a stable code.
 
 Exactly once: S3 delivers events at least once, and EventBridge cannot name the execution it
 starts. So the rule targets the ingest_upload Lambda, which names the execution after the object
@@ -49,11 +51,12 @@ from tts_core.models import (
     LoudnessReport,
     SynthesisRequest,
     SynthesisResult,
+    TextType,
     UploadSource,
     parse_json,
     parse_request,
 )
-from tts_core.pipeline import jobs
+from tts_core.pipeline import front, jobs
 from tts_core.pipeline.upload_encoding import decode_upload
 from tts_core.platform import storage
 from tts_core.platform.config import IngestSettings
@@ -61,6 +64,9 @@ from tts_core.platform.observability import logger
 from tts_core.voices import directory
 
 MAX_NAME_CHARS = 200
+# What each kind of file is: a text of one text_type, or (.json) a request body.
+_TEXT_KINDS: dict[str, TextType] = {".txt": "plain", ".md": "markdown", ".ssml": "ssml"}
+_KINDS = (*_TEXT_KINDS, ".json")
 _KEPT = frozenset("._-")
 _SEQUENCER = "upload-sequencer"  # S3 object metadata on what a run writes: which version wrote it
 _VERSION = "upload-version"
@@ -149,22 +155,24 @@ def _read(upload: UploadSource) -> tuple[str, bytes]:
 def parse_upload(key: str, data: bytes, *, max_text_chars: int, contract_rate: int,
                  voice_exists: Callable[[str], object] = get_voice,
                  text_format: AudioFormat = "wav") -> SynthesisRequest:
-    """An uploaded file as a request, or an InvalidInputError with a stable code. A .txt is delivered as
-    `text_format`; a .json says what it wants, and what it asks for must be deliverable."""
+    """An uploaded file as a request, or an InvalidInputError with a stable code. A .txt, .md or .ssml is
+    delivered as `text_format`; a .json says what it wants, and what it asks for must be deliverable."""
     file_name = PurePosixPath(key).name
-    if file_name.lower() in (".txt", ".json"):  # a dot file: Path sees no extension, the user sees one
+    if file_name.lower() in _KINDS:  # a dot file: Path sees no extension, the user sees one
         raise InvalidInputError(f"the file name '{file_name}' is only an extension: name it, e.g. hello{file_name}")
     kind = PurePosixPath(key).suffix.lower()
-    if kind not in (".txt", ".json"):
+    if kind not in _KINDS:
         raise UnsupportedMediaTypeError(
-            f"upload a .txt (text) or .json (request body) file, not '{quoted(kind or file_name)}'")
+            f"upload a .txt (text), .md (Markdown), .ssml (SSML) or .json (request body) file, "
+            f"not '{quoted(kind or file_name)}'")
     if not data:
         raise EmptyUploadError("the uploaded file is empty")
     if len(data) > MAX_REQUEST_BYTES:
         raise PayloadTooLargeError(f"the uploaded file has {len(data)} bytes; the limit is {MAX_REQUEST_BYTES}")
     text = decode_upload(data)
-    if kind == ".txt":
-        return parse_request({"text": text, "format": text_format}, max_text_chars=max_text_chars,
+    if kind in _TEXT_KINDS:
+        return parse_request({"text": text, "text_type": _TEXT_KINDS[kind], "format": text_format},
+                             max_text_chars=max_text_chars,
                              voice_exists=voice_exists)
     request = parse_request(parse_json(text, "the uploaded file"), max_text_chars=max_text_chars,
                             voice_exists=voice_exists)
@@ -197,6 +205,8 @@ def ingest(event: ObjectCreatedEvent, settings: IngestSettings) -> IngestOutcome
         request = parse_upload(key, data, max_text_chars=settings.max_text_chars,
                                contract_rate=settings.audio_sample_rate, text_format=settings.upload_text_format,
                                voice_exists=lambda voice: directory.lookup(upload.bucket, voice))
+        # Operators write the bucket: any voice; the lexicons stored where no API key is in use.
+        request = front.prepare(request, bucket=upload.bucket, owner=directory.ANY_OWNER, lexicon_owner=None)
     except NotFoundError:
         newer = _newer_version(upload)
         if newer is not None:

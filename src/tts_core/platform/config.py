@@ -28,7 +28,14 @@ class StorageSettings(_Env):
             raise ValueError(f"AUDIO_SAMPLE_RATE must be one of {SAMPLE_RATES}")
 
 
-class EngineSettings(StorageSettings):
+class PauseSettings(StorageSettings):
+    """The silence between two segments (or two sentences a request's utterances keep apart) where the text
+    asks for no pause of its own (template Parameter SegmentPauseMs, set on every function)."""
+
+    segment_pause_ms: int = Field(ge=0)
+
+
+class EngineSettings(PauseSettings):
     # Kept free before the Lambda's own timeout so an engine can report ENGINE_TIMEOUT itself.
     engine_deadline_margin_ms: int = Field(default=3000, ge=0)
 
@@ -39,10 +46,8 @@ class PlanSettings(StorageSettings):
     segment_max_chars: int = Field(gt=0)
 
 
-class JoinSettings(StorageSettings):
-    """The join_segments function: the silence between two segments."""
-
-    segment_pause_ms: int = Field(ge=0)
+class JoinSettings(PauseSettings):
+    """The join_segments function."""
 
 
 class FallbackSettings(EngineSettings):

@@ -1,0 +1,64 @@
+"""The text front end's one entry: a request's text (plain, SSML or Markdown) as the utterances every engine
+says, with the request's lexicons and the normalisation applied, and languages its voices cannot speak
+refused. Pure: the caller (tts_core.pipeline.front) loads the lexicons and knows the voices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from tts_core.errors import NothingToSpeakError
+from tts_core.models import SynthesisRequest, TextType, UnknownTags, Utterance
+from tts_core.text.languages import languages_of, refuse_foreign
+from tts_core.text.lexicon import Lexicon, Lexicons
+from tts_core.text.markdown import markdown_blocks
+from tts_core.text.ssml import PARAGRAPH_PAUSE_MS, is_ssml, read_ssml
+from tts_core.text.utterances import Builder, Piece
+
+HEADING_PAUSE_MS = 1000
+
+# A voice id -> its catalogue language ("zh", "en", "zh-en"); raises VoiceNotFoundError.
+VoiceLanguage = Callable[[str], str]
+
+
+def text_type(request: SynthesisRequest) -> TextType:
+    return request.text_type or ("ssml" if is_ssml(request.text) else "plain")
+
+
+def utterances(request: SynthesisRequest, *, lexicons: Sequence[Lexicon],
+               voice_language: VoiceLanguage) -> list[Utterance]:
+    """What the engines say for `request`, or an InvalidInputError with a stable code."""
+    return read_text(request.text, text_type(request), voice=request.voice, lexicons=lexicons,
+                     voice_language=voice_language, unknown_tags=request.unknown_tags, speak_code=request.speak_code)
+
+
+def read_text(text: str, kind: TextType, *, voice: str, lexicons: Sequence[Lexicon], voice_language: VoiceLanguage,
+              unknown_tags: UnknownTags = "refuse", speak_code: bool = False) -> list[Utterance]:
+    """`text` of one kind, to be said by `voice`, as utterances (what a book's chapter goes through too)."""
+    languages = voice_language(voice).split("-")
+    builder = Builder(Lexicons(lexicons), languages, verbatim_space=kind == "plain")
+    if kind == "ssml":
+        read_ssml(text, builder, unknown_tags=unknown_tags)
+    elif kind == "markdown":
+        _read_markdown(text, builder, speak_code=speak_code)
+    else:
+        builder.add(Piece(text, 0, len(text)))
+    said = builder.utterances()
+    if not said:
+        raise NothingToSpeakError(f"the {kind} text has no letter or digit to speak")
+    for utterance in said:
+        speaker = utterance.voice or voice
+        refuse_foreign(utterance.text, voice=speaker, languages=languages_of(voice_language(speaker)),
+                       source_offset=utterance.source_start)
+    return said
+
+
+def _read_markdown(source: str, builder: Builder, *, speak_code: bool) -> None:
+    line_starts = [0] + [i + 1 for i, ch in enumerate(source) if ch == "\n"]
+
+    def offset(line: int) -> int:
+        return line_starts[min(line, len(line_starts) - 1)] if line < len(line_starts) else len(source)
+
+    for block in markdown_blocks(source, speak_code=speak_code):
+        builder.add(Piece(block.text, offset(block.line), offset(block.line_end)))
+        builder.end(HEADING_PAUSE_MS if block.kind == "heading" else PARAGRAPH_PAUSE_MS
+                    if block.kind in ("paragraph", "code") else None)

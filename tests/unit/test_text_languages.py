@@ -1,0 +1,45 @@
+"""Languages a voice cannot speak are refused with the script and the first offending characters."""
+
+import pytest
+
+from tts_core.errors import UnsupportedLanguageError
+from tts_core.text.languages import first_foreign_run, languages_of, refuse_foreign
+
+ZH_EN = languages_of("zh-en")
+EN = languages_of("en")
+
+
+@pytest.mark.parametrize("text", [
+    "你好，world! 3.14 ¥100 😀", "Hello, Dr. Smith — café, naïve, 1,000 km.", "ㄅㄆㄇ注音", "α = 0.05 and a β-blocker",
+    "ＡＢＣ全角", "e\u0301 combining",
+])
+def test_chinese_english_text_with_symbols_is_spoken_by_a_zh_en_voice(text: str) -> None:
+    assert first_foreign_run(text, ZH_EN) is None
+
+
+@pytest.mark.parametrize(("text", "script", "run"), [
+    ("今日はいい天気ですね", "Hiragana", "はいい"),
+    ("コーヒーをください", "Katakana", "コーヒー"),
+    ("안녕하세요 world", "Hangul", "안녕하세요"),
+    ("Hello مرحبا", "Arabic", "مرحبا"),
+    ("Привет, мир", "Cyrillic", "Привет"),
+    ("The word λόγος", "Greek", "λόγος"),
+])
+def test_other_scripts_are_found_with_their_first_run(text: str, script: str, run: str) -> None:
+    found = first_foreign_run(text, ZH_EN)
+    assert found is not None and (found.script, found.text) == (script, run)
+    assert text[found.start:].startswith(run)
+
+
+def test_an_english_voice_does_not_speak_chinese_and_the_error_names_who_does() -> None:
+    with pytest.raises(UnsupportedLanguageError) as refused:
+        refuse_foreign("Hello 你好", voice="en-female", languages=EN, source_offset=10)
+    message = refused.value.message
+    assert refused.value.code == "UNSUPPORTED_LANGUAGE" and refused.value.http_status == 422
+    assert "Han script ('你好', near character 16)" in message
+    assert "voices that speak Chinese: zh-female, zh-male" in message
+
+
+def test_a_script_no_voice_speaks_says_so() -> None:
+    with pytest.raises(UnsupportedLanguageError, match=r"Hiragana script .* no voice of this service speaks it"):
+        refuse_foreign("ひらがな", voice="zh-female", languages=ZH_EN)
