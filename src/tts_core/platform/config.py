@@ -45,6 +45,15 @@ class JoinSettings(StorageSettings):
     segment_pause_ms: int = Field(ge=0)
 
 
+class BookPlanSettings(StorageSettings):
+    """The book_plan function: the book's size limit, its segments, the engines its passes may use."""
+
+    max_book_chars: int = Field(gt=0)
+    book_segment_max_chars: int = Field(gt=0)
+    primary_memory_size: int = Field(gt=0)  # MB: the estimate's GB-seconds
+    last_resort_enabled: bool
+
+
 class FallbackSettings(EngineSettings):
     dashscope_secret_arn: str = ""  # empty: the fallback is not configured (ENGINE_NOT_CONFIGURED)
     dashscope_websocket_url: str | None = None  # None: the SDK's default (the real service)
@@ -75,6 +84,12 @@ class IngestSettings(StorageSettings):
 
     state_machine_arn: str
     max_text_chars: int = Field(gt=0)
+
+
+class BookIngestSettings(IngestSettings):
+    """The ingest_upload function, for uploads that are books (tts_core.books.uploads.is_book)."""
+
+    book_state_machine_arn: str
 
 
 class BreakerEnv(_Env):

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tts_core.errors import NotFoundError, StorageError
@@ -18,6 +20,8 @@ INBOX_PREFIX = "inbox/"  # uploads: the only prefix that starts a synthesis (the
 OUTPUTS_PREFIX = "outputs/"
 FAILED_PREFIX = "failed/"
 SUPERSEDED_PREFIX = "superseded/"
+BOOKS_PREFIX = "books/"  # a book job's working files: its plan, the Map's items, chapter summaries, errors
+_MULTIPART = TransferConfig(multipart_threshold=16 << 20, multipart_chunksize=16 << 20, max_concurrency=4)
 _MISSING = ("NoSuchKey", "NoSuchVersion", "404", "NotFound")
 _CONFLICT = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
@@ -55,9 +59,25 @@ def segment_index(key: str) -> int | None:
     return int(index) if index.isdigit() and rest.endswith(".wav") else None
 
 
+def segment_of(key: str) -> tuple[int, str] | None:
+    """(index, engine) of a segment_key, or None for any other key under the prefix."""
+    parts = key.rsplit("/", 1)[-1].split(".")
+    return (int(parts[0]), parts[1]) if len(parts) == 3 and parts[0].isdigit() and parts[2] == "wav" else None
+
+
 def plan_key(request_id: str) -> str:
     """How many segments a long text was cut into (written by the plan step, read for progress)."""
     return f"{segments_prefix(request_id)}plan.json"
+
+
+def book_key(request_id: str, name: str) -> str:
+    """One working file of a book job (`plan.json`, `passes/0.json`, `chapters/007.json` ...)."""
+    return f"{BOOKS_PREFIX}{request_id}/{name}"
+
+
+def book_output_key(name: str, file_name: str) -> str:
+    """A finished book's file: `outputs/<name>/<file>` (chapters, captions, manifest.json)."""
+    return f"{OUTPUTS_PREFIX}{name}/{file_name}"
 
 
 def result_key(request_id: str) -> str:
@@ -134,6 +154,14 @@ def get_bytes(bucket: str, key: str) -> bytes:
         raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
 
 
+def upload_file(bucket: str, key: str, path: str, content_type: str) -> None:
+    """A file on disk to S3, in parts above 16 MB (a chapter's audio never passes through memory whole)."""
+    try:
+        aws.client("s3").upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type}, Config=_MULTIPART)
+    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+        raise StorageError(f"could not upload s3://{bucket}/{key}: {exc}") from exc
+
+
 def get_json(bucket: str, key: str) -> dict[str, Any]:
     return json.loads(get_bytes(bucket, key))
 
@@ -179,9 +207,14 @@ def delete(bucket: str, key: str, *, if_match: str | None = None) -> None:
 
 
 def list_keys(bucket: str, prefix: str) -> list[str]:
+    return list(list_sizes(bucket, prefix))
+
+
+def list_sizes(bucket: str, prefix: str) -> dict[str, int]:
+    """Every key under the prefix and its size in bytes (one LIST per 1,000 keys, no GET)."""
     try:
         pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return {item["Key"]: int(item["Size"]) for page in pages for item in page.get("Contents", [])}
     except (ClientError, BotoCoreError) as exc:
         raise StorageError(f"could not list s3://{bucket}/{prefix}: {exc}") from exc
 
