@@ -123,6 +123,8 @@ class VoicePass(BaseModel):
 class PassOutcome(BaseModel):
     """What the plan and pass steps put in the state: a few fields, whatever the book's length."""
 
+    model_config = ConfigDict(validate_by_name=True)
+
     bucket: str
     storage_id: str
     options: dict[str, Any]
