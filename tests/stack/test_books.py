@@ -3,12 +3,9 @@ engine doubles at the engine interface only."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
 
-import numpy as np
 import pytest
 
 from tts_core.audio import read_pcm16
@@ -88,3 +85,106 @@ def test_a_book_is_voiced_by_chapter_in_order_with_its_manifest_and_captions(loc
         assert manifest["totals"]["duration_s"] == pytest.approx(start, abs=1e-3)
         assert manifest["estimate"]["primary_invocations"] == manifest["totals"]["segments"] == len(primary.calls)
         assert manifest["spent"]["by_engine"]["primary"]["segments"] == len(primary.calls)
+
+
+def test_a_chapter_with_a_segment_failing_on_the_primary_is_voiced_by_the_fallback_alone(local_stack) -> None:
+    primary = ToneEngine("primary", fail_on={"MARK": EngineError("this segment fails")})
+    fallback = ToneEngine("fallback")
+    with local_stack(engines={"primary": primary, "fallback": fallback}, **BOOK) as stack:
+        job = wait(stack, submit(stack))
+        assert job.status == "succeeded", job
+        chapters = manifest_of(stack, job)["chapters"]
+        assert [c["engines"] for c in chapters] == [["primary"], ["fallback"], ["primary"]]
+        # The fallback spoke chapter two, all of it (one voice per chapter), and nothing else.
+        assert sorted(c.text for c in fallback.calls) == sorted(book_texts(stack, job.request_id, 1))
+        (failure,) = job.result.segment_failures
+        assert (failure.code, failure.voice_pass) == ("ENGINE_ERROR", 0)
+        assert failure.segment == chapters_plan(stack, job.request_id)[1].first_segment
+
+
+def book_texts(stack, request_id: str, chapter: int) -> list[str]:
+    plan = book_jobs.book_plan.load(stack.bucket, request_id)
+    texts = storage.get_json(stack.bucket, storage.book_key(request_id, "segments.json"))["texts"]
+    return [texts[i] for i in plan.chapters[chapter].segment_range]
+
+
+def chapters_plan(stack, request_id: str):
+    return book_jobs.book_plan.load(stack.bucket, request_id).chapters
+
+
+def test_resume_voices_only_the_segments_without_audio(local_stack) -> None:
+    failing = {"MARK": EngineError("down for this one")}
+    primary = ToneEngine("primary", fail_on=failing)
+    fallback = ToneEngine("fallback", fail_on=failing)
+    with local_stack(engines={"primary": primary, "fallback": fallback}, **BOOK) as stack:
+        first = wait(stack, submit(stack))
+        assert first.status == "failed" and first.result.chapters_failed == [1]
+        assert first.result.error_code == "ALL_ENGINES_FAILED"
+        assert [c["index"] for c in manifest_of(stack, first)["chapters"]] == [0, 2]  # what was done is kept
+        total = chapters_plan(stack, first.request_id)
+        voiced_before = {c.text for c in primary.calls if "MARK" not in c.text}
+
+        primary.fail_on.clear()
+        calls = len(primary.calls)
+        retried = book_jobs.retry(stack.book_state_machine_arn, first.request_id, str(uuid.uuid4()))
+        second = wait(stack, retried)
+        assert second.status == "succeeded", second
+        again = [c.text for c in primary.calls[calls:]]
+        # Only chapter two's segment that never had audio ran: its other segment was voiced the first time.
+        assert again == [t for t in book_texts(stack, retried, 1) if "MARK" in t]
+        assert not set(again) & voiced_before
+        assert len(total) == 3
+
+        # The same manuscript submitted again: every segment has audio, no engine runs at all.
+        calls, fallback_calls = len(primary.calls), len(fallback.calls)
+        third = wait(stack, submit(stack))
+        assert third.status == "succeeded"
+        assert (len(primary.calls), len(fallback.calls)) == (calls, fallback_calls)
+
+
+def test_cancel_stops_the_job_and_no_engine_is_invoked_after(local_stack) -> None:
+    primary = ToneEngine("primary", seconds_per_char=0.02)
+    long_book = [{"title": f"Part {i}", "text": " ".join(f"Sentence {i}.{j} is here." for j in range(6))}
+                 for i in range(4)]
+    with local_stack(engines={"primary": primary}, **(BOOK | {"BookMaxConcurrency": "2"})) as stack:
+        request_id = submit(stack, chapters=long_book)
+        deadline = time.monotonic() + 30
+        while len(primary.calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cancelled = book_jobs.cancel(stack.book_state_machine_arn, stack.bucket, request_id)
+        at_cancel = len(primary.calls)
+        assert cancelled.status == "cancelled"
+        time.sleep(2)
+        assert len(primary.calls) == at_cancel  # running segments may finish; none starts
+        later = book_jobs.status(stack.book_state_machine_arn, stack.bucket, request_id)
+        assert later.status == "cancelled" and later.progress is not None
+        assert 0 < later.progress.segments_done <= at_cancel < later.progress.segments_total
+        assert later.progress.chapters_done == 0
+
+
+def test_a_book_over_max_book_chars_is_refused_before_anything_runs(local_stack) -> None:
+    primary = ToneEngine("primary")
+    with local_stack(engines={"primary": primary}, **(BOOK | {"MaxBookChars": "60"})) as stack:
+        with pytest.raises(BookTooLongError):
+            submit(stack)
+        # The same book through the bucket: the plan step refuses it, and records the code.
+        manuscript = "\n".join(f"Chapter {i}\n{c['text']}" for i, c in enumerate(CHAPTERS, 1))
+        storage.put_bytes(stack.bucket, "books/manual/book.txt", manuscript.encode(), "text/plain")
+        job = book_jobs.BookJob(title="T", manuscript=book_jobs.ManuscriptSource(
+            bucket=stack.bucket, key="books/manual/book.txt", kind="txt"), options={}, output_name="manual")
+        request_id = book_jobs.start(stack.book_state_machine_arn, job, "c", "book-manual-1")
+        refused = wait(stack, request_id)
+        assert refused.status == "failed" and refused.result.error_code == "BOOK_TOO_LONG"
+        assert primary.calls == []
+
+
+def test_the_parent_history_does_not_grow_with_the_segments(local_stack) -> None:
+    short = [{"title": f"C{i}", "text": "Tiny text."} for i in range(3)]
+    long = [{"title": f"C{i}", "text": " ".join(f"This is sentence number {j}." for j in range(8))} for i in range(3)]
+    with local_stack(engines={"primary": ToneEngine("primary")}, **(BOOK | {"BookMaxConcurrency": "8"})) as stack:
+        few = wait(stack, submit(stack, chapters=short))
+        many = wait(stack, submit(stack, chapters=long))
+        assert few.status == many.status == "succeeded"
+        segments = [manifest_of(stack, j)["totals"]["segments"] for j in (few, many)]
+        assert segments[1] >= 6 * segments[0]
+        assert len(history(stack, few.request_id)) == len(history(stack, many.request_id))

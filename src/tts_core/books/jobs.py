@@ -171,10 +171,13 @@ def cancel(state_machine_arn: str, bucket: str, request_id: str) -> BookStatus:
     """Stop the execution: Step Functions stops its Map Runs and their child executions with it, so no
     engine is invoked after this; an engine already running finishes its segment (kept for a retry)."""
     described = _describe(state_machine_arn, request_id)
-    if described["status"] == "RUNNING":
-        aws.client("stepfunctions").stop_execution(executionArn=described["executionArn"], error="CANCELLED",
-                                                   cause="cancelled by the caller")
-    return status(state_machine_arn, bucket, request_id)
+    if described["status"] != "RUNNING":
+        return status(state_machine_arn, bucket, request_id)
+    aws.client("stepfunctions").stop_execution(executionArn=described["executionArn"], error="CANCELLED",
+                                               cause="cancelled by the caller")
+    # Stopped, though describe may say RUNNING for a moment longer: the job is cancelled either way.
+    return BookStatus(request_id=request_id, status="cancelled", execution_status="ABORTED",
+                      progress=progress(bucket, request_id, None))
 
 
 def retry(state_machine_arn: str, request_id: str, correlation_id: str) -> str:
