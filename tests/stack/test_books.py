@@ -3,14 +3,17 @@ engine doubles at the engine interface only."""
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 
 import pytest
+import soundfile as sf
 
 from tts_core.audio import read_pcm16
 from tts_core.books import jobs as book_jobs
 from tts_core.books.models import BookRequest
+from tts_core.delivery.loudness import measure_file
 from tts_core.errors import BookTooLongError, EngineError
 from tts_core.platform import config, storage
 from tts_core.platform.config import BookPlanSettings
@@ -85,6 +88,20 @@ def test_a_book_is_voiced_by_chapter_in_order_with_its_manifest_and_captions(loc
         assert manifest["totals"]["duration_s"] == pytest.approx(start, abs=1e-3)
         assert manifest["estimate"]["primary_invocations"] == manifest["totals"]["segments"] == len(primary.calls)
         assert manifest["spent"]["by_engine"]["primary"]["segments"] == len(primary.calls)
+
+
+def test_chapters_are_delivered_in_the_format_asked_and_mastered(local_stack) -> None:
+    with local_stack(engines={"primary": ToneEngine("primary")}, **BOOK) as stack:
+        job = wait(stack, submit(stack, format="mp3", mastering="podcast", chapters=CHAPTERS[:2]))
+        assert job.status == "succeeded", job
+        for chapter in manifest_of(stack, job)["chapters"]:
+            assert chapter["files"]["audio"].endswith(".mp3")
+            data = storage.get_bytes(stack.bucket, chapter["files"]["audio"])
+            info = sf.info(io.BytesIO(data))
+            assert info.format == "MP3"
+            assert info.frames / info.samplerate == pytest.approx(chapter["duration_s"], abs=0.1)
+            level = measure_file(io.BytesIO(data)).integrated_lufs
+            assert level == pytest.approx(-19.0, abs=1.0)  # the podcast profile's target
 
 
 def test_a_chapter_with_a_segment_failing_on_the_primary_is_voiced_by_the_fallback_alone(local_stack) -> None:
@@ -171,7 +188,8 @@ def test_a_book_over_max_book_chars_is_refused_before_anything_runs(local_stack)
         manuscript = "\n".join(f"Chapter {i}\n{c['text']}" for i, c in enumerate(CHAPTERS, 1))
         storage.put_bytes(stack.bucket, "books/manual/book.txt", manuscript.encode(), "text/plain")
         job = book_jobs.BookJob(title="T", manuscript=book_jobs.ManuscriptSource(
-            bucket=stack.bucket, key="books/manual/book.txt", kind="txt"), options={}, output_name="manual")
+            bucket=stack.bucket, key="books/manual/book.txt", kind="txt"), options={},
+            delivery=book_jobs.Delivery(sample_rate=22050), output_name="manual")
         request_id = book_jobs.start(stack.book_state_machine_arn, job, "c", "book-manual-1")
         refused = wait(stack, request_id)
         assert refused.status == "failed" and refused.result.error_code == "BOOK_TOO_LONG"

@@ -1,30 +1,29 @@
-"""One chapter's audio: its segments' WAVs, in order with the pause between them, streamed into one file
-and uploaded in parts, with captions (a cue per segment). Memory holds a few segments at a time, however
+"""One chapter's audio: its segments' WAVs, in order with the pause between them, streamed through the
+delivery package (mastering's two-pass streaming form, resampling, the streaming Encoder) into one file,
+uploaded in parts, with captions (a cue per segment). Memory holds a few segments at a time, however
 long the chapter; the file on disk is the only whole copy before S3.
 
-The writer is the seam to the delivery package (issue 22): WAV through soundfile today; its streaming
-Encoder (int16 chunks in, a file out, mastering and MP3/Opus/FLAC) replaces `_open_writer`."""
+Mastering `default` is the audio contract's own level (every segment is already at -20 dBFS gated RMS,
+peaks under -1 dBFS): no pass is spent on it. Other profiles read the segments once more per pass."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 
 import numpy as np
-import soundfile as sf
-import srt
-import webvtt
 
 from tts_core.audio import read_pcm16
-from tts_core.books.models import BookPlan, ChapterPlan
+from tts_core.books.models import BookPlan, ChapterPlan, Delivery
+from tts_core.delivery import captions, formats, mastering
+from tts_core.delivery.encode import Encoder
+from tts_core.delivery.render import resample_chunks
 from tts_core.errors import EngineError, NotFoundError
 from tts_core.platform import storage
 
 _PREFETCH = 8  # segments read ahead from S3: the join is bound by GET latency, memory by this window
-CONTENT_TYPES = {"wav": "audio/wav", "srt": "application/x-subrip", "vtt": "text/vtt"}
 
 
 def _segments(bucket: str, keys: list[str]) -> Iterator[np.ndarray]:
@@ -39,6 +38,8 @@ def _segments(bucket: str, keys: list[str]) -> Iterator[np.ndarray]:
                 window.append(pool.submit(storage.get_bytes, bucket, keys[i + _PREFETCH]))
             window[i] = None  # type: ignore[call-overload]  # drop the bytes once read
             samples, _rate = read_pcm16(data)
+            if samples.ndim != 1:
+                raise EngineError(f"segment {keys[i]} is not mono")
             yield samples
 
 
@@ -47,46 +48,52 @@ def encode_chapter(bucket: str, plan: BookPlan, chapter: ChapterPlan, engines: l
     """Write the chapter's files under outputs/<name>/ and return its summary (without `start_s`)."""
     keys = [storage.segment_key(plan.storage_id, i, e) for i, e in zip(chapter.segment_range, engines, strict=True)]
     pause = np.zeros(round(rate * pause_ms / 1000), dtype=np.int16)
-    cues: list[tuple[float, float, str]] = []
-    frames = 0
-    fd, path = tempfile.mkstemp(suffix=".wav")
+    timed: list[captions.TimedSpan] = []
+
+    def joined() -> Iterator[np.ndarray]:
+        timed.clear()
+        frames = 0
+        for n, samples in enumerate(_segments(bucket, keys)):
+            if n:
+                yield pause
+                frames += pause.size
+            timed.append(captions.TimedSpan(n, n + 1, frames / rate, samples.size / rate))
+            yield samples
+            frames += samples.size
+
+    delivery = plan.delivery
+    spec = formats.spec(delivery.format)
+    chunks, offset_s = _mastered(joined, rate, delivery, spec.encoder_gain_db)
+    stem = chapter.file_stem
+    files = {"audio": storage.book_output_key(plan.output_name, f"{stem}.{spec.extension}"),
+             "srt": storage.book_output_key(plan.output_name, f"{stem}.srt"),
+             "vtt": storage.book_output_key(plan.output_name, f"{stem}.vtt")}
+    fd, path = tempfile.mkstemp(suffix=f".{spec.extension}")
     os.close(fd)
     try:
-        with sf.SoundFile(path, "w", samplerate=rate, channels=1, subtype="PCM_16", format="WAV") as out:
-            for n, samples in enumerate(_segments(bucket, keys)):
-                if samples.ndim != 1:
-                    raise EngineError(f"segment {keys[n]} is not mono")
-                if n:
-                    out.write(pause)
-                    frames += pause.size
-                cues.append((frames / rate, (frames + samples.size) / rate, texts[n]))
-                out.write(samples)
-                frames += samples.size
-        files = {"audio": storage.book_output_key(plan.output_name, f"{chapter.file_stem}.wav"),
-                 "srt": storage.book_output_key(plan.output_name, f"{chapter.file_stem}.srt"),
-                 "vtt": storage.book_output_key(plan.output_name, f"{chapter.file_stem}.vtt")}
-        storage.upload_file(bucket, files["audio"], path, CONTENT_TYPES["wav"])
+        with Encoder(path, delivery.format, delivery.sample_rate, delivery.bitrate_kbps) as encoder:
+            for chunk in resample_chunks(chunks, rate, delivery.sample_rate):
+                encoder.write(chunk)
+        duration_s = encoder.frames / delivery.sample_rate
+        storage.upload_file(bucket, files["audio"], path, spec.content_type)
     finally:
         os.unlink(path)
-    storage.put_bytes(bucket, files["srt"], captions_srt(cues).encode(), CONTENT_TYPES["srt"])
-    storage.put_bytes(bucket, files["vtt"], captions_vtt(cues).encode(), CONTENT_TYPES["vtt"])
+    cues = [captions.Cue(t.start_s + offset_s, t.start_s + offset_s + t.duration_s, t.start, t.end, texts[t.start])
+            for t in timed]
+    storage.put_bytes(bucket, files["srt"], captions.to_srt(cues).encode(), "application/x-subrip")
+    storage.put_bytes(bucket, files["vtt"], captions.to_vtt(cues).encode(), "text/vtt")
     return {"index": chapter.index, "title": chapter.title, "characters": chapter.characters,
-            "segments": chapter.segments, "duration_s": round(frames / rate, 3), "files": files,
+            "segments": chapter.segments, "duration_s": round(duration_s, 3), "files": files,
             "engines": sorted(set(engines), key=engines.index)}
 
 
-def captions_srt(cues: list[tuple[float, float, str]]) -> str:
-    return srt.compose([srt.Subtitle(i + 1, timedelta(seconds=s), timedelta(seconds=e), text)
-                        for i, (s, e, text) in enumerate(cues)])
-
-
-def captions_vtt(cues: list[tuple[float, float, str]]) -> str:
-    document = webvtt.WebVTT()
-    for start, end, text in cues:
-        document.captions.append(webvtt.Caption(_vtt_time(start), _vtt_time(end), text))
-    return document.content
-
-
-def _vtt_time(seconds: float) -> str:
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+def _mastered(source: Callable[[], Iterator[np.ndarray]], rate: int, delivery: Delivery,
+              encoder_gain_db: float) -> tuple[Iterator[np.ndarray], float]:
+    """The chapter's chunks as mastered (and the seconds of silence mastering put at the head). `source`
+    gives the same chunks on every call: one read of the segments from S3 per pass."""
+    if delivery.mastering == "default":
+        return source(), 0.0
+    profile = mastering.PROFILES[delivery.mastering]
+    the_plan, frames = mastering.prepare(source, rate, profile, encoder_gain_db)
+    chunks = mastering.apply(source(), profile, the_plan, rate, frames, encoder_gain_db)
+    return chunks, (the_plan.head_pad - the_plan.head_cut) / rate

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from tts_core.books import manuscript
 from tts_core.books import plan as book_plan
-from tts_core.books.models import BookInput, BookJob, BookRequest, BookResult, ManuscriptSource
+from tts_core.books.models import BookInput, BookJob, BookRequest, BookResult, Delivery, ManuscriptSource
 from tts_core.catalogue import get_voice
+from tts_core.delivery import formats
 from tts_core.errors import InvalidInputError, NotFoundError, StorageError
 from tts_core.models import UploadSource, check_limits, validation_message
 from tts_core.pipeline import jobs
@@ -66,6 +67,13 @@ def parse_book(raw: Any, *, voice_exists: Callable[[str], object] = get_voice) -
     return request
 
 
+def delivery_of(request: BookRequest, contract_rate: int) -> Delivery:
+    chosen = formats.resolve(request.format, request.sample_rate or contract_rate, request.bitrate_kbps,
+                             request.mastering, rate_requested=request.sample_rate is not None)
+    return Delivery(format=chosen.format, sample_rate=chosen.sample_rate, bitrate_kbps=chosen.bitrate_kbps,
+                    mastering=chosen.mastering)
+
+
 def chapters_of(request: BookRequest) -> list[manuscript.Chapter]:
     return manuscript.from_fields(request.title, request.text, [(c.title, c.text) for c in request.chapters or []])
 
@@ -74,7 +82,8 @@ def dry_run(request: BookRequest, settings: BookPlanSettings) -> dict[str, Any]:
     """The plan and its estimate, nothing written and nothing started (POST /api/books, dry_run)."""
     chapters = chapters_of(request)
     job = BookJob(title=request.title, manuscript=ManuscriptSource(bucket=settings.bucket_name, key="-", kind="json"),
-                  options=request.options(), format=request.format, output_name="-")
+                  options=request.options(), delivery=delivery_of(request, settings.audio_sample_rate),
+                  output_name="-")
     made, _texts = book_plan.make_plan("dry-run", job, chapters, settings, "primary")
     return {"title": made.title, "characters": made.characters, "segments": made.segments_total,
             "chapters": [{"index": c.index, "title": c.title, "characters": c.characters, "segments": c.segments}
@@ -92,7 +101,8 @@ def submit(state_machine_arn: str, request: BookRequest, settings: BookPlanSetti
     storage.put_json(settings.bucket_name, key, {"title": request.title,
                                                  "chapters": [c.model_dump() for c in chapters]})
     job = BookJob(title=request.title, manuscript=ManuscriptSource(bucket=settings.bucket_name, key=key, kind="json"),
-                  options=request.options(), format=request.format, output_name=request_id)
+                  options=request.options(), delivery=delivery_of(request, settings.audio_sample_rate),
+                  output_name=request_id)
     return start(state_machine_arn, job, correlation_id, request_id)
 
 

@@ -6,9 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tts_core.models import Boolean, SynthesisRequest, UploadSource
+from tts_core.models import AudioFormat, Boolean, Mastering, SynthesisRequest, UploadSource
 
-BookFormat = Literal["wav"]  # the delivery package (issue 22) adds flac, mp3 and opus
+_NOT_OPTIONS = {"title", "text", "chapters", "dry_run", "format", "bitrate_kbps", "mastering"}
 
 
 class Chapter(BaseModel):
@@ -33,11 +33,20 @@ class BookRequest(SynthesisRequest):
     text: Annotated[str, Field(min_length=1)] | None = None  # type: ignore[assignment]
     chapters: Annotated[list[ChapterIn], Field(min_length=1)] | None = None
     dry_run: Boolean = False  # the plan and its estimate, no execution
-    format: BookFormat = "wav"
 
     def options(self) -> dict[str, Any]:
-        """What every segment's engine task carries besides its text (the request minus the book)."""
-        return self.model_dump(mode="json", exclude={"title", "text", "chapters", "dry_run", "format"})
+        """What every segment's engine task carries besides its text: the request minus the book and
+        its delivery (each chapter is mastered and encoded once, not each segment)."""
+        return self.model_dump(mode="json", exclude=_NOT_OPTIONS)
+
+
+class Delivery(BaseModel):
+    """How the chapters are delivered (tts_core.delivery.formats.resolve of the request's choices)."""
+
+    format: AudioFormat = "wav"
+    sample_rate: int
+    bitrate_kbps: int | None = None
+    mastering: Mastering = "default"
 
 
 class ManuscriptSource(BaseModel):
@@ -56,7 +65,7 @@ class BookJob(BaseModel):
     title: str
     manuscript: ManuscriptSource
     options: dict[str, Any]
-    format: BookFormat = "wav"
+    delivery: Delivery
     output_name: str  # outputs/<output_name>/
 
 
@@ -102,7 +111,7 @@ class BookPlan(BaseModel):
     storage_id: str  # audio/<storage_id>/segments/: the same manuscript and voice, the same keys (resume)
     title: str
     options: dict[str, Any]
-    format: BookFormat
+    delivery: Delivery
     output_name: str
     engines: list[str]  # the order in which the passes try them (the route's order)
     characters: int

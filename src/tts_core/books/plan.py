@@ -70,7 +70,7 @@ def make_plan(request_id: str, job: BookJob, chapters: Sequence[Chapter], settin
                                    first_segment=len(texts), segments=len(pieces)))
         texts += pieces
     plan = BookPlan(request_id=request_id, storage_id=storage_id(texts, job.options, settings.audio_sample_rate),
-                    title=job.title, options=job.options, format=job.format, output_name=job.output_name,
+                    title=job.title, options=job.options, delivery=job.delivery, output_name=job.output_name,
                     engines=engine_order(planned_engine, settings.last_resort_enabled),
                     characters=manuscript.characters(chapters), segments_total=len(texts), chapters=planned,
                     estimate=estimate(texts, settings.primary_memory_size))
