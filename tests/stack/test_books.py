@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 import soundfile as sf
+from epub_books import make_epub
 
 from tts_core.audio import read_pcm16
 from tts_core.books import jobs as book_jobs
@@ -206,3 +207,27 @@ def test_the_parent_history_does_not_grow_with_the_segments(local_stack) -> None
         segments = [manifest_of(stack, j)["totals"]["segments"] for j in (few, many)]
         assert segments[1] >= 6 * segments[0]
         assert len(history(stack, few.request_id)) == len(history(stack, many.request_id))
+
+
+def test_books_uploaded_to_the_bucket_are_routed_to_book_jobs(local_stack) -> None:
+    markdown = "# Night\n\nThe *first* chapter.\n\n# Day\n\nThe [second](https://x.example) one.\n"
+    epub = make_epub([("a.xhtml", "Start", "<p>It begins.</p>"), ("b.xhtml", "End", "<p>It ends.</p>")])
+    with local_stack(engines={"primary": ToneEngine("primary")}, **BOOK) as stack:
+        s3 = storage.aws.client("s3")
+        for key, data in (("inbox/books/night.md", markdown.encode()), ("inbox/tale.epub", epub),
+                          ("inbox/books/scan.pdf", b"%PDF-1.4")):
+            s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
+        outcomes = {d.event["detail"]["object"]["key"]: d.answer for d in stack.deliveries}
+        assert outcomes["inbox/books/scan.pdf"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        assert storage.get_json(stack.bucket, "failed/scan.pdf.json")["code"] == "UNSUPPORTED_MEDIA_TYPE"
+        for key, name, titles in (("inbox/books/night.md", "night.md", ["Night", "Day"]),
+                                  ("inbox/tale.epub", "tale.epub", ["Start", "End"])):
+            assert outcomes[key]["status"] == "started"
+            job = wait(stack, outcomes[key]["request_id"])
+            assert job.status == "succeeded", job
+            manifest = storage.get_json(stack.bucket, f"outputs/{name}/manifest.json")
+            assert [c["title"] for c in manifest["chapters"]] == titles
+            assert manifest["chapters"][0]["files"]["audio"] == f"outputs/{name}/01-{titles[0].lower()}.wav"
+        # A second delivery of the same event starts nothing.
+        again = stack.deliver(stack.function("ingest_upload").arn, stack.deliveries[0].event)
+        assert again.answer["status"] == "duplicate"
