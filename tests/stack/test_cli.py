@@ -135,3 +135,17 @@ def test_upload_to_a_running_serve_then_download_and_a_bad_upload(served: tuple[
     assert "error MALFORMED_JSON" in done.stdout
     done = run("download", "outputs/nothing.wav", "--out", str(out), env=env)
     assert done.returncode == 1 and "no s3://" in done.stderr
+
+
+def test_book_writes_each_chapter_its_captions_and_the_manifest(tmp_path: Path) -> None:
+    manuscript = tmp_path / "tiny.md"
+    manuscript.write_text("# Morning\n\nThe *sun* rose.\n\n# Evening\n\nThe sun set. 天黑了。\n", encoding="utf-8")
+    out = tmp_path / "book"
+    done = run("book", str(manuscript), "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [c["title"] for c in manifest["chapters"]] == ["Morning", "Evening"]
+    for stem in ("01-morning", "02-evening"):
+        assert wav_info((out / f"{stem}.wav").read_bytes()).duration_s > 0.3
+        assert (out / f"{stem}.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+    assert "2 of 2 chapters" in done.stdout
