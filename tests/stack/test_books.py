@@ -10,6 +10,7 @@ import uuid
 import pytest
 import soundfile as sf
 from epub_books import make_epub
+from mutagen.id3 import ID3
 
 from tts_core.audio import read_pcm16
 from tts_core.books import jobs as book_jobs
@@ -103,6 +104,18 @@ def test_chapters_are_delivered_in_the_format_asked_and_mastered(local_stack) ->
             assert info.frames / info.samplerate == pytest.approx(chapter["duration_s"], abs=0.1)
             level = measure_file(io.BytesIO(data)).integrated_lufs
             assert level == pytest.approx(-19.0, abs=1.0)  # the podcast profile's target
+            assert ID3(io.BytesIO(data))["TIT2"].text == [chapter["title"]]
+        # The whole book, one MP3 whose ID3 chapters start where the manifest says.
+        manifest = manifest_of(stack, job)
+        book = storage.get_bytes(stack.bucket, manifest["files"]["book"])
+        tag = ID3(io.BytesIO(book))
+        marks = sorted(tag.getall("CHAP"), key=lambda c: c.start_time)
+        assert [(m.sub_frames["TIT2"].text[0], m.start_time) for m in marks] == [
+            (c["title"], round(c["start_s"] * 1000)) for c in manifest["chapters"]]
+        info = sf.info(io.BytesIO(book))  # each chapter's encoder delay and padding: under 0.2 s
+        assert info.frames / info.samplerate == pytest.approx(manifest["totals"]["duration_s"], abs=0.2 * 2)
+        last = manifest["chapters"][-1]
+        assert info.frames / info.samplerate == pytest.approx(last["start_s"] + last["duration_s"], abs=0.2)
 
 
 def test_a_chapter_with_a_segment_failing_on_the_primary_is_voiced_by_the_fallback_alone(local_stack) -> None:
@@ -169,6 +182,11 @@ def test_cancel_stops_the_job_and_no_engine_is_invoked_after(local_stack) -> Non
         deadline = time.monotonic() + 30
         while len(primary.calls) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
+        running = book_jobs.status(stack.book_state_machine_arn, stack.bucket, request_id)
+        assert running.status == "running" and running.progress is not None
+        assert (running.progress.chapters_total, running.progress.chapters_done) == (4, 0)
+        assert running.progress.segments_total == sum(c.segments for c in chapters_plan(stack, request_id))
+        assert running.progress.segments_done <= len(primary.calls)
         cancelled = book_jobs.cancel(stack.book_state_machine_arn, stack.bucket, request_id)
         at_cancel = len(primary.calls)
         assert cancelled.status == "cancelled"

@@ -18,6 +18,7 @@ import numpy as np
 from tts_core.audio import read_pcm16
 from tts_core.books.models import BookPlan, ChapterPlan, Delivery
 from tts_core.delivery import captions, formats, mastering
+from tts_core.delivery import chapters as id3
 from tts_core.delivery.encode import Encoder
 from tts_core.delivery.render import resample_chunks
 from tts_core.errors import EngineError, NotFoundError
@@ -75,6 +76,8 @@ def encode_chapter(bucket: str, plan: BookPlan, chapter: ChapterPlan, engines: l
             for chunk in resample_chunks(chunks, rate, delivery.sample_rate):
                 encoder.write(chunk)
         duration_s = encoder.frames / delivery.sample_rate
+        if delivery.format == "mp3":
+            id3.tag_mp3(path, id3.Tags(title=chapter.title, album=plan.title))
         storage.upload_file(bucket, files["audio"], path, spec.content_type)
     finally:
         os.unlink(path)

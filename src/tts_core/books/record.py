@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tts_core.books import plan as book_plan
+from tts_core.books import whole_book
 from tts_core.books.models import BookInput, BookPlan, BookResult, SegmentFailure
 from tts_core.errors import NotFoundError, code_for_error_name
 from tts_core.platform import storage
@@ -61,11 +62,18 @@ def manifest(bucket: str, plan: BookPlan, summaries: dict[int, dict[str, Any]]) 
         summary = summaries[index]
         chapters.append({**summary, "start_s": round(start, 3)})
         start += float(summary["duration_s"])
-    return {"title": plan.title, "chapters": chapters,
+    document: dict[str, Any] = {"title": plan.title, "chapters": chapters,
             "totals": {"chapters": len(chapters), "chapters_planned": len(plan.chapters),
                        "characters": sum(int(c["characters"]) for c in chapters),
                        "segments": sum(int(c["segments"]) for c in chapters), "duration_s": round(start, 3)},
             "estimate": plan.estimate.model_dump(mode="json"), "spent": spent(bucket, plan)}
+    book = whole_book.write(bucket, plan, chapters)
+    if book is not None:  # the offsets in the book file as written: the encoder's delay and padding counted
+        key, starts = book
+        document["files"] = {"book": key}
+        for chapter, start_s in zip(chapters, starts, strict=True):
+            chapter["start_s"] = start_s
+    return document
 
 
 def spent(bucket: str, plan: BookPlan) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,6 +161,70 @@ def upload_file(bucket: str, key: str, path: str, content_type: str) -> None:
         aws.client("s3").upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type}, Config=_MULTIPART)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
         raise StorageError(f"could not upload s3://{bucket}/{key}: {exc}") from exc
+
+
+def get_range(bucket: str, key: str, length: int) -> bytes:
+    """The first `length` bytes of an object (fewer if it is shorter)."""
+    try:
+        return aws.client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")["Body"].read()
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING:
+            raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+
+
+def iter_object(bucket: str, key: str, chunk_bytes: int = 8 << 20) -> Iterator[bytes]:
+    """An object's bytes a chunk at a time (never the whole object in memory)."""
+    try:
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        yield from body.iter_chunks(chunk_bytes)
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING:
+            raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+
+
+class MultipartWriter:
+    """Bytes written in order -> one S3 object by multipart upload, one part (`part_bytes`, at least S3's
+    5 MiB) in memory at a time. A context manager: completed on success, aborted on an exception."""
+
+    def __init__(self, bucket: str, key: str, content_type: str, part_bytes: int = 16 << 20) -> None:
+        self.bucket, self.key, self.part_bytes = bucket, key, max(part_bytes, 5 << 20)
+        self._buffer = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._upload_id = self._call("create_multipart_upload", ContentType=content_type)["UploadId"]
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(aws.client("s3"), operation)(Bucket=self.bucket, Key=self.key, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"could not upload s3://{self.bucket}/{self.key} ({operation}): {exc}") from exc
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self.part_bytes:
+            self._flush(bytes(self._buffer[: self.part_bytes]))
+            del self._buffer[: self.part_bytes]
+
+    def _flush(self, body: bytes) -> None:
+        number = len(self._parts) + 1
+        answer = self._call("upload_part", UploadId=self._upload_id, PartNumber=number, Body=body)
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def __enter__(self) -> MultipartWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._call("abort_multipart_upload", UploadId=self._upload_id)
+            return
+        if self._buffer or not self._parts:
+            self._flush(bytes(self._buffer))
+        self._call("complete_multipart_upload", UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
 
 
 def get_json(bucket: str, key: str) -> dict[str, Any]:
