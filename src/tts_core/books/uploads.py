@@ -14,7 +14,7 @@ import json
 from pathlib import PurePosixPath
 
 from tts_core.books import jobs
-from tts_core.books.manuscript import kind_of
+from tts_core.books.manuscript import ManuscriptKind, kind_of
 from tts_core.books.models import BookJob, BookRequest, ManuscriptSource
 from tts_core.errors import (
     InvalidInputError,
@@ -26,7 +26,7 @@ from tts_core.errors import (
 )
 from tts_core.models import UploadSource
 from tts_core.pipeline import uploads
-from tts_core.pipeline.jobs import AlreadyStartedError
+from tts_core.pipeline.jobs import AlreadyStartedError, new_request_id
 from tts_core.pipeline.uploads import IngestOutcome, ObjectCreatedEvent
 from tts_core.platform import storage
 from tts_core.platform.config import BookIngestSettings
@@ -35,6 +35,7 @@ from tts_core.voices import directory
 
 BOOKS_INBOX = f"{storage.INBOX_PREFIX}books/"
 _ALWAYS_BOOKS = ("epub", "md")
+ISSUED_REQUEST = "request.json"  # the options an upload URL was issued with (POST /api/books/uploads)
 MAX_JSON_BYTES = 10 << 20  # a book's JSON body read by the ingest step (the text is held to MaxBookChars)
 
 
@@ -46,20 +47,43 @@ def book_name(key: str) -> str:
     return uploads.output_name(storage.INBOX_PREFIX + key.removeprefix(BOOKS_INBOX).removeprefix(storage.INBOX_PREFIX))
 
 
+def issue(bucket: str, kind: ManuscriptKind, request: BookRequest) -> tuple[str, str]:
+    """A job id and the key to upload its manuscript to (POST /api/books/uploads): the request's options
+    wait at books/<id>/request.json, and the upload under inbox/books/<id>.<kind> starts the job as <id>."""
+    request_id = jobs.BOOK_ID_PREFIX + new_request_id()
+    storage.put_json(bucket, storage.book_key(request_id, ISSUED_REQUEST), request.model_dump(mode="json"))
+    return request_id, f"{BOOKS_INBOX}{request_id}.{kind}"
+
+
+def _issued(bucket: str, key: str) -> tuple[str, BookRequest] | None:
+    """The id and request an upload URL was issued with, if this key is one of those."""
+    stem = PurePosixPath(key).stem
+    if not (key.startswith(BOOKS_INBOX) and jobs.is_book_id(stem)):
+        return None
+    try:
+        return stem, BookRequest.model_validate(storage.get_json(bucket, storage.book_key(stem, ISSUED_REQUEST)))
+    except NotFoundError:
+        return None
+
+
 def ingest(event: ObjectCreatedEvent, settings: BookIngestSettings) -> IngestOutcome:
     bucket, obj = event.detail.bucket.name, event.detail.object
     upload = UploadSource(bucket=bucket, key=obj.key, etag=obj.etag.strip('"'), name=book_name(obj.key),
                           version_id=obj.version_id, sequencer=obj.sequencer)
-    request_id = jobs.BOOK_ID_PREFIX + uploads.execution_name(bucket, obj.key, upload.version_id or upload.etag)
+    issued = _issued(bucket, obj.key)
+    request_id = issued[0] if issued else jobs.BOOK_ID_PREFIX + uploads.execution_name(
+        bucket, obj.key, upload.version_id or upload.etag)
     base = {"key": obj.key, "name": upload.name, "request_id": request_id}
     try:
         kind = kind_of(obj.key)
         if kind is None:
             raise UnsupportedMediaTypeError(
                 f"a book is a .txt, .md, .json or .epub file, not '{quoted(PurePosixPath(obj.key).name)}'")
-        request = BookRequest(title=PurePosixPath(obj.key).stem or upload.name, text="-")
+        request = issued[1] if issued else BookRequest(title=PurePosixPath(obj.key).stem or upload.name, text="-")
         if kind == "json":
-            request = _json_request(upload)
+            own = _json_request(upload)
+            request = own if issued is None else BookRequest.model_validate(
+                request.model_dump(exclude_unset=True) | own.model_dump(exclude_unset=True))
         job = BookJob(title=request.title, options=request.options(), output_name=upload.name,
                       delivery=jobs.delivery_of(request, settings.audio_sample_rate),
                       manuscript=ManuscriptSource(bucket=bucket, key=obj.key, kind=kind, etag=upload.etag,

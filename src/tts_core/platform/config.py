@@ -61,6 +61,7 @@ class FallbackSettings(EngineSettings):
 
 class ApiSettings(StorageSettings):
     state_machine_arn: str
+    book_state_machine_arn: str
     route_parameter_name: str  # GET /api/health reads it, PUT /api/route overrides it
     max_text_chars: int = Field(gt=0)
     sync_wait_seconds: float = Field(ge=0, le=28)

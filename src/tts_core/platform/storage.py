@@ -284,6 +284,12 @@ def list_sizes(bucket: str, prefix: str) -> dict[str, int]:
         raise StorageError(f"could not list s3://{bucket}/{prefix}: {exc}") from exc
 
 
+def presigned_put_url(bucket: str, key: str, expires_s: int) -> str:
+    """Where a client PUTs an object itself (a manuscript too big for an API body: up to 5 GB)."""
+    return aws.client("s3").generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
+
+
 def presigned_url(bucket: str, key: str, expires_s: int) -> str:
     return aws.client("s3").generate_presigned_url(
         "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
