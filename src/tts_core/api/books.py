@@ -18,6 +18,7 @@ from tts_core.books.jobs import BookProgress, BookStatus
 from tts_core.books.manuscript import ManuscriptKind
 from tts_core.books.models import BookRequest, Estimate
 from tts_core.errors import InvalidInputError
+from tts_core.pipeline import jobs
 from tts_core.platform import config, storage
 from tts_core.platform.config import BookPlanSettings
 from tts_core.platform.observability import logger
@@ -146,7 +147,7 @@ def create_book(request: Annotated[BookRequest, Body(description="the book and h
     if book.dry_run:
         return json_answer(200, BookEstimate.model_validate(book_jobs.dry_run(book, conf)))
     request_id = book_jobs.submit(settings().book_state_machine_arn, book, conf,
-                                  logger.get_correlation_id() or book_jobs.jobs.new_request_id())
+                                  logger.get_correlation_id() or jobs.new_request_id())
     logger.info("book started", extra={"request_id": request_id, "title": book.title})
     return json_answer(202, BookAccepted(request_id=request_id, status_url=_status_url(base_url(event), request_id)))
 
