@@ -17,11 +17,11 @@ from pydantic import BaseModel, ValidationError
 
 from tts_core.books import manuscript
 from tts_core.books import plan as book_plan
-from tts_core.books.models import BookInput, BookJob, BookRequest, BookResult, Delivery, ManuscriptSource
+from tts_core.books.models import BookInput, BookJob, BookRequest, BookResult, Chapter, Delivery, ManuscriptSource
 from tts_core.catalogue import get_voice
 from tts_core.delivery import formats
 from tts_core.errors import InvalidInputError, NotFoundError, StorageError
-from tts_core.models import UploadSource, check_limits, validation_message
+from tts_core.models import UploadSource, validation_message
 from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import AlreadyStartedError
 from tts_core.platform import aws, config, storage
@@ -63,7 +63,8 @@ def parse_book(raw: Any, *, voice_exists: Callable[[str], object] = get_voice) -
         raise InvalidInputError(validation_message(exc.errors()[0])) from None
     if (request.text is None) == (request.chapters is None):
         raise InvalidInputError("a book has `text` or `chapters`, not both and not neither")
-    check_limits(request.model_copy(update={"text": "x"}), max_text_chars=1, voice_exists=voice_exists)
+    for voice_id in request.voice_ids:  # as check_limits does; the length is MaxBookChars, checked on the chapters
+        voice_exists(voice_id)
     return request
 
 
@@ -74,7 +75,7 @@ def delivery_of(request: BookRequest, contract_rate: int) -> Delivery:
                     mastering=chosen.mastering)
 
 
-def chapters_of(request: BookRequest) -> list[manuscript.Chapter]:
+def chapters_of(request: BookRequest) -> list[Chapter]:
     return manuscript.from_fields(request.title, request.text, [(c.title, c.text) for c in request.chapters or []])
 
 
