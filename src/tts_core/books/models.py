@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tts_core.models import AudioFormat, Boolean, Mastering, SynthesisRequest, UploadSource
 
-_NOT_OPTIONS = {"title", "text", "chapters", "dry_run", "format", "bitrate_kbps", "mastering"}
+# A book always has captions per chapter: `captions` is a synthesis's choice, not a segment's.
+_NOT_OPTIONS = {"title", "text", "chapters", "dry_run", "format", "bitrate_kbps", "mastering", "captions"}
 
 
 class Chapter(BaseModel):

@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass
 
 from tts_core.errors import InvalidInputError
-from tts_core.models import AudioFormat, Mastering
+from tts_core.models import AudioFormat, Mastering, SynthesisRequest
 
-__all__ = ["AudioFormat", "DeliveryOptions", "FormatSpec", "Mastering", "resolve", "spec"]
+__all__ = ["AudioFormat", "DeliveryOptions", "FormatSpec", "Mastering", "for_request", "resolve", "spec"]
 
 DEFAULT_FORMAT: AudioFormat = "wav"
 
@@ -126,3 +126,10 @@ def resolve(fmt: AudioFormat | None, rate: int, bitrate_kbps: int | None, master
     if not rate_requested and limits and bitrate_kbps is not None and bitrate_kbps > limits[1]:
         out_rate = chosen.delivery_rate(ACX_SAMPLE_RATE)  # a bitrate only 44.1 kHz MP3 takes: go up to it
     return DeliveryOptions(chosen.name, out_rate, chosen.bitrate(mastering, bitrate_kbps, out_rate), mastering)
+
+
+def for_request(request: SynthesisRequest, contract_rate: int) -> DeliveryOptions:
+    """What a request is delivered as; InvalidInputError when its choices conflict (every entry point
+    checks this before it starts a synthesis, so the record step never finds a conflict)."""
+    return resolve(request.format, request.sample_rate or contract_rate, request.bitrate_kbps, request.mastering,
+                   rate_requested=request.sample_rate is not None)
