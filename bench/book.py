@@ -8,8 +8,9 @@ the figures are the orchestration's, not an engine's. For each size it prints:
   history       the parent execution's history events (goal: at most 20 per chapter + 50)
   state         the largest state the parent carried (its history's inputs and outputs) and the largest
                 task input any state sent a Lambda, the Distributed Maps' items included (goal: <= 64 KB)
-  encode peak   the longest chapter encoded again, alone, under tracemalloc: the peak of what Python
-                and numpy allocated (libsndfile's own buffers are not traced; goal: <= 512 MB)
+  encode peak   the longest chapter encoded again, alone: the peak of what Python and numpy allocated
+                (tracemalloc), and the process's RSS growth meanwhile (goal: <= 512 MB); its upload is
+                read back in 16 MB parts instead of stored, since moto's S3 lives in this process
   wall          submission -> record; voicing: the VoicePass Map's entered -> exited
   ideal         the segments' engine time on BookMaxConcurrency slots (sum / C, at least the longest):
                 voicing / ideal is the goal's figure (<= 1.5)
@@ -28,6 +29,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 import tracemalloc
 import uuid
@@ -124,15 +126,45 @@ def voicing_seconds(events: list[dict[str, Any]]) -> float:
     return max(exited) - min(entered) if entered and exited else 0.0
 
 
-def encode_peak_bytes(stack: LocalStack, request_id: str) -> tuple[int, int, float]:
-    """(peak traced bytes, the chapter's segments, its seconds of audio) for the longest chapter."""
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def encode_peak_bytes(stack: LocalStack, request_id: str) -> tuple[int, int, int, float]:
+    """(peak traced bytes, peak RSS growth sampled every 5 ms, the chapter's segments, its seconds of
+    audio) for the longest chapter encoded again alone. The RSS growth is this process's (moto's objects
+    included, libsndfile's buffers too); the traced peak is Python's and numpy's allocations only."""
     made = book_plan.load(stack.bucket, request_id)
     longest = max(made.chapters, key=lambda c: c.segments)
+    before, peak_rss, done = _rss_bytes(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak_rss[0] = max(peak_rss[0], _rss_bytes() - before)
+            done.wait(0.005)
+
+    def read_back(_bucket: str, _key: str, path: str, _content_type: str) -> None:
+        # moto would keep the uploaded chapter in this very process (S3's memory, not the Lambda's): read
+        # the file back in boto3's 16 MB parts instead, as its multipart upload does.
+        with open(path, "rb") as chapter:
+            while chapter.read(16 << 20):
+                pass
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     tracemalloc.start()
-    summary = steps.encode(steps.EncodeTask(request_id=request_id, chapter=longest.index), config.load(JoinSettings))
+    saved, storage.upload_file = storage.upload_file, read_back
+    try:
+        summary = steps.encode(steps.EncodeTask(request_id=request_id, chapter=longest.index),
+                               config.load(JoinSettings))
+    finally:
+        storage.upload_file = saved
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak, longest.segments, float(summary["duration_s"])
+    done.set()
+    sampler.join()
+    return peak, peak_rss[0], longest.segments, float(summary["duration_s"])
 
 
 def run(stack: LocalStack, chars: int, args: argparse.Namespace, primary: FixedCostPrimary) -> None:
@@ -157,15 +189,15 @@ def run(stack: LocalStack, chars: int, args: argparse.Namespace, primary: FixedC
     task_inputs = max(len(json.dumps(event, ensure_ascii=False).encode())
                       for _, event in stack.invocations[invocations_before:])
     voicing = voicing_seconds(events)
-    peak, peak_segments, peak_audio = encode_peak_bytes(stack, request_id)
+    peak, peak_rss, peak_segments, peak_audio = encode_peak_bytes(stack, request_id)
     n = len(made.chapters)
     say(f"{chars:>9,} chars  {made.segments_total:>6} segments  chapters {manifest['totals']['chapters']}/{n}  "
         f"status {status.status}")
     say(f"    history   {len(events)} events (goal <= {20 * n + 50})")
     say(f"    state     parent {largest_parent_state(events) / 1024:.1f} KB, largest task input "
         f"{task_inputs / 1024:.1f} KB (goal <= 64 KB)")
-    say(f"    encode    peak {peak / 2**20:.1f} MB traced for its longest chapter ({peak_segments} segments, "
-        f"{peak_audio:.0f} s of audio; goal <= 512 MB)")
+    say(f"    encode    peak {peak / 2**20:.1f} MB traced, RSS +{peak_rss / 2**20:.1f} MB, for its longest chapter "
+        f"({peak_segments} segments, {peak_audio:.0f} s of audio; goal <= 512 MB)")
     say(f"    wall      {wall:.1f} s; voicing {voicing:.1f} s vs ideal {ideal:.1f} s at C={args.concurrency}: "
         f"{voicing / ideal:.2f}x (goal <= 1.5x); primary calls {primary.calls}")
 
