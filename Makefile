@@ -17,7 +17,7 @@ DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-t
 # The browser test drives Debian's Chromium; install it (as root, or through sudo) when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-fast test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean \
+.PHONY: demo test test-fast test-heavy lint serve bench bench-long bench-book bench-primary constraints openapi browser clean \
         image-tools image image-size test-image bench-image clean-images
 
 $(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt infra/layers/*/requirements.txt pyproject.toml
@@ -127,6 +127,11 @@ bench: $(STAMP)
 # Long texts: wall time against text length and the Map's concurrency (~10 minutes).
 bench-long: $(STAMP)
 	$(VENV)/bin/python bench/long_text.py
+
+# Books: a generated 100-chapter zh/en manuscript of 100,000 then 1,000,000 characters through the book
+# state machine (history, state, encode memory, wall time against the ideal schedule; the 1M run takes an hour here).
+bench-book: $(STAMP)
+	$(VENV)/bin/python bench/book.py
 
 # docs/openapi.json is generated from the code (a test fails when it is stale).
 openapi: $(STAMP)

@@ -21,18 +21,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tts_core.books import jobs as book_jobs
+from tts_core.books import manuscript
+from tts_core.books.models import BookRequest
 from tts_core.delivery import formats
-from tts_core.errors import NotFoundError, TtsError
+from tts_core.errors import InvalidInputError, NotFoundError, TtsError
 from tts_core.models import Attempt, CaptionKeys, parse_request
 from tts_core.pipeline import front, jobs, uploads
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import aws, storage
+from tts_core.platform.config import BookPlanSettings
 from tts_core.platform.observability import logger
 from tts_core.voices import directory
 from tts_local import faults, serve_log, serve_state
 from tts_local.http_api import ApiServer, api_key_id
 from tts_local.stack import LOCAL_DASHSCOPE_KEY, REGION, LocalStack, run_voice_bootstrap
-from tts_local.template import ROOT, load_template, parameter_defaults
+from tts_local.template import ROOT, function_environment, load_template, parameter_defaults
 
 SCHEDULED_EVENT = json.loads((ROOT / "events" / "schedule.json").read_text())
 DEFAULT_AWS_PORT = 4566
@@ -272,6 +276,81 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- book ---------------------------------------------------------------------------------------
+def book_request(path: Path, args: argparse.Namespace) -> BookRequest:
+    """The file as POST /api/books would take it: a .json body as it is; any other manuscript's chapters
+    read here (as the plan step reads an upload) with the command line's options."""
+    kind = manuscript.kind_of(path.name)
+    if kind is None:
+        raise InvalidInputError(f"a book is a .txt, .md, .json or .epub file, not '{path.name}'")
+    options = {k: v for k, v in {"voice": args.voice, "format": args.format, "mastering": args.mastering}.items()
+               if v is not None}
+    if kind == "json":
+        return book_jobs.parse_book(json.loads(path.read_text(encoding="utf-8")) | options)
+    chapters = manuscript.parse(kind, path.read_bytes(), title=args.title or path.stem)
+    return book_jobs.parse_book({"title": args.title or path.stem,
+                                 "chapters": [c.model_dump() for c in chapters]} | options)
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    path, out = Path(args.file), Path(args.out)
+    try:
+        request = book_request(path, args)
+    except TtsError as exc:
+        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    with target(args) as stack:
+        settings = BookPlanSettings(**{k.lower(): v for k, v in function_environment(
+            "BookPlanFunction", refs=dict(stack.resolver.refs), parameters=stack.resolver.parameters).items()})
+        try:
+            request_id = book_jobs.submit(stack.book_state_machine_arn, request, settings, f"cli-{os.getpid()}")
+        except TtsError as exc:
+            print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+            return 2
+        _say(args, f"book {request_id} started")
+        status = _book_progress(stack, request_id, args)
+        if status.result is None or status.result.manifest_key is None:
+            print(f"book {request_id}: {status.status}, no manifest")
+            return 1
+        manifest = storage.get_json(stack.bucket, status.result.manifest_key)
+        out.mkdir(parents=True, exist_ok=True)
+        for chapter in manifest["chapters"]:
+            for key in chapter["files"].values():
+                (out / key.rsplit("/", 1)[-1]).write_bytes(storage.get_bytes(stack.bucket, key))
+        (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        totals = manifest["totals"]
+        print(f"book {request_id}: {status.status}; {totals['chapters']} of {totals['chapters_planned']} chapters, "
+              f"{totals['duration_s']:.1f} s of audio, written to {out}/")
+        for chapter in manifest["chapters"]:
+            print(f"  {chapter['index'] + 1:>3}. {chapter['title'][:50]:<50} {chapter['duration_s']:>8.1f} s  "
+                  f"{', '.join(chapter['engines'])}")
+        if status.result.error_code:
+            print(f"error {status.result.error_code}: {status.result.error_message}")
+        return 0 if status.status == "succeeded" else 1
+
+
+def _book_progress(stack: LocalStack, request_id: str, args: argparse.Namespace) -> book_jobs.BookStatus:
+    """Poll the job, drawing its segments and chapters as a progress bar (on stderr)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    deadline = time.monotonic() + args.timeout
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=args.json) as bar:
+        segments = bar.add_task("segments", total=None)
+        chapters = bar.add_task("chapters", total=None)
+        while True:
+            status = book_jobs.status(stack.book_state_machine_arn, stack.bucket, request_id)
+            if status.progress is not None:
+                p = status.progress
+                bar.update(segments, completed=p.segments_done, total=p.segments_total)
+                bar.update(chapters, completed=p.chapters_done, total=p.chapters_total)
+            if status.status != "running":
+                return status
+            if time.monotonic() > deadline:
+                raise SystemExit(f"tts-local: book {request_id} still running after {args.timeout:.0f} s")
+            time.sleep(0.5)
+
+
 # ---- serve --------------------------------------------------------------------------------------
 def cmd_serve(args: argparse.Namespace) -> int:
     from moto.server import ThreadedMotoServer
@@ -466,6 +545,18 @@ def build_parser() -> argparse.ArgumentParser:
     upl.add_argument("--out", help="copy the audio (and its captions, beside it) out of the local bucket")
     upl.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
     upl.set_defaults(func=cmd_upload)
+
+    book = sub.add_parser("book", parents=[stack_options], help="a manuscript (.txt, .md, .json, .epub) "
+                          "through the book state machine, chapter files and manifest written to --out")
+    book.add_argument("file")
+    book.add_argument("--out", required=True, help="directory for the chapters, captions and manifest.json")
+    book.add_argument("--title", help="the book's title (default: the file's name)")
+    book.add_argument("--voice")
+    book.add_argument("--format", choices=["wav", "flac", "mp3", "opus"])
+    book.add_argument("--mastering", choices=["default", "acx", "podcast", "broadcast"])
+    book.add_argument("--timeout", type=float, default=3600.0, help="give up waiting after this many seconds")
+    book.add_argument("--json", action="store_true", help="no progress bar")
+    book.set_defaults(func=cmd_book)
 
     dl = sub.add_parser("download", parents=[stack_options], help="copy an object out of the local bucket")
     dl.add_argument("key", help="e.g. outputs/NAME.wav")

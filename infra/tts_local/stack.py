@@ -239,7 +239,11 @@ class LocalStack:
 
     @property
     def state_machine_arn(self) -> str:
-        return self._only_ref("AWS::Serverless::StateMachine")
+        return self.resolver.refs["SynthesisStateMachine"]
+
+    @property
+    def book_state_machine_arn(self) -> str:
+        return self.resolver.refs["BookStateMachine"]
 
     def _only_ref(self, kind: str) -> str:
         (logical,) = resources_of_type(self.template, kind)
@@ -354,13 +358,13 @@ class LocalStack:
             RoleName="tts-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         self._create_functions(role)
         self._create_event_rules()
-        for spec in resources_of_type(self.template, "AWS::Serverless::StateMachine").values():
+        for logical, spec in resources_of_type(self.template, "AWS::Serverless::StateMachine").items():
             props = spec["Properties"]
             definition = (ROOT / props["DefinitionUri"]).read_text()
             for key, value in r.resolve(props.get("DefinitionSubstitutions", {})).items():
                 definition = definition.replace("${" + key + "}", str(value))
             boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-                name=self.state_machine_arn.rsplit(":", 1)[1],
+                name=r.refs[logical].rsplit(":", 1)[1],
                 definition=definition, roleArn=role, type=props.get("Type", "STANDARD"))
 
     def _create_functions(self, role: str) -> None:

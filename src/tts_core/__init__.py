@@ -17,7 +17,7 @@ and from lower layers, never up nor sideways (tests/static/test_layers.py keeps 
 7. `api`: the HTTP API and the web page.
 
 boto3 is reached only through `tts_core.platform.aws` clients, by the data-access modules:
-`platform.storage` (S3), `platform.secrets` (Secrets Manager), `pipeline.jobs` and `pipeline.attempts`
-(Step Functions), `routing.route_store` (SSM), `routing.signals` (the probe's invoke of the primary),
+`platform.storage` (S3), `platform.secrets` (Secrets Manager), `pipeline.jobs`, `pipeline.attempts` and
+`books.jobs` (Step Functions), `routing.route_store` (SSM), `routing.signals` (the probe's invoke of the primary),
 `voices.prepare` and the API's operator routes (Lambda invokes).
 """

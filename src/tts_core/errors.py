@@ -65,6 +65,20 @@ class TextTooLongError(InvalidInputError):
     http_status = 413
 
 
+class BookTooLongError(InvalidInputError):
+    """A manuscript over MaxBookChars: refused before any engine runs."""
+
+    code = "BOOK_TOO_LONG"
+    http_status = 413
+
+
+class ManuscriptUnreadableError(InvalidInputError):
+    """A manuscript that is not a book this service reads (a broken EPUB, JSON without text or chapters)."""
+
+    code = "MANUSCRIPT_UNREADABLE"
+    http_status = 422
+
+
 class NothingToSpeakError(InvalidInputError):
     """Text with no letter or digit (only emoji, punctuation, symbols or invisible characters)."""
 

@@ -284,3 +284,29 @@ def test_page_speaks_ssml_with_a_lexicon_of_the_key_and_shows_the_marks(tts_loca
     browser.find_element(By.ID, "synthesize").click()
     wait.until(lambda d: "INVALID_SSML" in text_of(d, "error"))
     assert "line 1" in text_of(browser, "error")
+
+
+def test_page_estimates_a_book_starts_it_and_lists_its_chapters(tts_local_serve, browser, tmp_path: Path) -> None:
+    path = tmp_path / "tiny-book.txt"
+    path.write_text("Chapter 1 Morning\nThe sun rose.\nChapter 2 Evening\nThe sun set. 天黑了。\n", encoding="utf-8")
+    api_url, _ = tts_local_serve("-p", "SyncWaitSeconds=0")
+    browser.get(f"{api_url}/")
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda d: len(Select(d.find_element(By.ID, "voice")).options) >= 4)
+    browser.find_element(By.ID, "book-file").send_keys(str(path))
+    Select(browser.find_element(By.ID, "book-format")).select_by_value("mp3")
+
+    browser.find_element(By.ID, "book-estimate").click()
+    wait.until(lambda d: text_of(d, "book-estimate-out") or text_of(d, "book-error"))
+    assert text_of(browser, "book-estimate-out").startswith("2 chapters"), text_of(browser, "book-error")
+
+    browser.find_element(By.ID, "book-start").click()
+    WebDriverWait(browser, 120).until(lambda d: text_of(d, "book-status") in ("success", "error", "cancelled")
+                                      or text_of(d, "book-error"))
+    assert text_of(browser, "book-status") == "success", text_of(browser, "book-error")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#book-rows tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows] == ["Chapter 1 Morning", "Chapter 2 Evening"]
+    audio = rows[0].find_element(By.LINK_TEXT, "audio").get_attribute("href")
+    with urllib.request.urlopen(audio, timeout=10) as answer:
+        assert answer.read(3) in (b"ID3", b"\xff\xfb", b"\xff\xf3")  # an MP3
+    assert browser.find_element(By.PARTIAL_LINK_TEXT, "the whole book").get_attribute("href")

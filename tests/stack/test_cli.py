@@ -291,3 +291,17 @@ def test_ssml_on_the_real_offline_engine_and_a_language_it_cannot_speak(tmp_path
     assert "engine used: offline" in done.stdout and wav_info(out.read_bytes()).duration_s > 3.5  # the break
     done = run("synthesize", "こんにちは")
     assert done.returncode == 2 and "UNSUPPORTED_LANGUAGE" in done.stderr and "Hiragana" in done.stderr
+
+
+def test_book_writes_each_chapter_its_captions_and_the_manifest(tmp_path: Path) -> None:
+    manuscript = tmp_path / "tiny.md"
+    manuscript.write_text("# Morning\n\nThe *sun* rose.\n\n# Evening\n\nThe sun set. 天黑了。\n", encoding="utf-8")
+    out = tmp_path / "book"
+    done = run("book", str(manuscript), "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert [c["title"] for c in manifest["chapters"]] == ["Morning", "Evening"]
+    for stem in ("01-morning", "02-evening"):
+        assert wav_info((out / f"{stem}.wav").read_bytes()).duration_s > 0.3
+        assert (out / f"{stem}.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+    assert "2 of 2 chapters" in done.stdout

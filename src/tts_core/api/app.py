@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFound
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 
-from tts_core.api import lexicons, openapi, operations, synthesis, voices
+from tts_core.api import books, lexicons, openapi, operations, synthesis, voices
 from tts_core.api.http import check_raw_body, error_answer, settings
 from tts_core.errors import (
     InvalidInputError,
@@ -42,7 +42,7 @@ class DeployedCors(CORSConfig):
 
 
 app = APIGatewayRestResolver(cors=DeployedCors(max_age=600))
-for _routes in (synthesis.router, voices.router, lexicons.router, operations.router):
+for _routes in (synthesis.router, voices.router, lexicons.router, operations.router, books.router):
     app.include_router(_routes)
 
 

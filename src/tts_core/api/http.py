@@ -62,14 +62,15 @@ def documented(ok: dict[int, tuple[str, type[BaseModel]]], errors: tuple[int, ..
     return answers
 
 
-def check_raw_body(event: APIGatewayProxyEvent) -> None:
-    """What powertools' validation does not check: JSON only, the size limits, UTF-8, an object."""
+def check_raw_body(event: APIGatewayProxyEvent, limit: int | None = None) -> None:
+    """What powertools' validation does not check: JSON only, the size limits, UTF-8, an object. `limit`:
+    a route's own (a book's body), else the voices' or every other request's."""
     content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
     if content_type and not content_type.split(";")[0].strip().lower().endswith("json"):
         raise UnsupportedMediaTypeError(f"send the body as application/json, not {quoted(content_type)}")
     raw = raw_body(event)
     voices = event.path.rstrip("/") == VOICES_PATH
-    limit = MAX_VOICE_BODY_BYTES if voices else MAX_REQUEST_BYTES
+    limit = limit or (MAX_VOICE_BODY_BYTES if voices else MAX_REQUEST_BYTES)
     if len(raw) > limit:
         raise PayloadTooLargeError(f"the body is larger than {limit} bytes" + (VOICE_TOO_LARGE_HELP if voices else ""))
     try:

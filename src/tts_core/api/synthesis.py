@@ -12,8 +12,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tts_core.api import books
 from tts_core.api.http import API_KEY, base_url, check_raw_body, documented, json_answer, owner, settings
 from tts_core.api.schemas import CaptionUrls, JobBody
+from tts_core.books import jobs as book_jobs
 from tts_core.delivery import formats
 from tts_core.errors import TtsError, error_class_with_code
 from tts_core.models import SynthesisRequest, check_limits
@@ -77,8 +79,11 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
 
 
 @router.get("/api/jobs/<request_id>", security=API_KEY, summary="A job's status and result",
-            responses=documented({200: ("the job (accepted, success or error)", JobBody)}, (400, 404)))
+            responses=documented({200: ("the job (accepted, success or error); a book job (id book-…): "
+                                         "tts_core.api.books.BookJobBody", JobBody)}, (400, 404)))
 def job_status(request_id: str) -> Response[str]:
+    if book_jobs.is_book_id(request_id):  # a book job: its own machine and answer (tts_core.api.books)
+        return books.job_status(request_id)
     conf = settings()
     job = jobs.status(conf.state_machine_arn, conf.bucket_name, request_id)
     return json_answer(200, job_body(job, base_url(router.current_event)), exclude_none=True)

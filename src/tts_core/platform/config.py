@@ -50,6 +50,15 @@ class JoinSettings(PauseSettings):
     """The join_segments function."""
 
 
+class BookPlanSettings(StorageSettings):
+    """The book_plan function: the book's size limit, its segments, the engines its passes may use."""
+
+    max_book_chars: int = Field(gt=0)
+    book_segment_max_chars: int = Field(gt=0)
+    primary_memory_size: int = Field(gt=0)  # MB: the estimate's GB-seconds
+    last_resort_enabled: bool
+
+
 class FallbackSettings(EngineSettings):
     dashscope_secret_arn: str = ""  # empty: the fallback is not configured (ENGINE_NOT_CONFIGURED)
     dashscope_websocket_url: str | None = None  # None: the SDK's default (the real service)
@@ -57,6 +66,7 @@ class FallbackSettings(EngineSettings):
 
 class ApiSettings(StorageSettings):
     state_machine_arn: str
+    book_state_machine_arn: str
     route_parameter_name: str  # GET /api/health reads it, PUT /api/route overrides it
     max_text_chars: int = Field(gt=0)
     sync_wait_seconds: float = Field(ge=0, le=28)
@@ -81,6 +91,12 @@ class IngestSettings(StorageSettings):
     state_machine_arn: str
     max_text_chars: int = Field(gt=0)
     upload_text_format: AudioFormat  # what a .txt upload is delivered as (a .json names its own)
+
+
+class BookIngestSettings(IngestSettings):
+    """The ingest_upload function, for uploads that are books (tts_core.books.uploads.is_book)."""
+
+    book_state_machine_arn: str
 
 
 class BreakerEnv(_Env):

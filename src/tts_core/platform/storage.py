@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tts_core.errors import NotFoundError, StorageError
@@ -18,6 +21,8 @@ INBOX_PREFIX = "inbox/"  # uploads: the only prefix that starts a synthesis (the
 OUTPUTS_PREFIX = "outputs/"
 FAILED_PREFIX = "failed/"
 SUPERSEDED_PREFIX = "superseded/"
+BOOKS_PREFIX = "books/"  # a book job's working files: its plan, the Map's items, chapter summaries, errors
+_MULTIPART = TransferConfig(multipart_threshold=16 << 20, multipart_chunksize=16 << 20, max_concurrency=4)
 _MISSING = ("NoSuchKey", "NoSuchVersion", "404", "NotFound")
 _CONFLICT = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
@@ -67,9 +72,25 @@ def segment_index(key: str) -> int | None:
     return int(index) if index.isdigit() and rest.endswith(".wav") else None
 
 
+def segment_of(key: str) -> tuple[int, str] | None:
+    """(index, engine) of a segment_key, or None for any other key under the prefix."""
+    parts = key.rsplit("/", 1)[-1].split(".")
+    return (int(parts[0]), parts[1]) if len(parts) == 3 and parts[0].isdigit() and parts[2] == "wav" else None
+
+
 def plan_key(request_id: str) -> str:
     """How many segments a long text was cut into (written by the plan step, read for progress)."""
     return f"{segments_prefix(request_id)}plan.json"
+
+
+def book_key(request_id: str, name: str) -> str:
+    """One working file of a book job (`plan.json`, `passes/0.json`, `chapters/007.json` ...)."""
+    return f"{BOOKS_PREFIX}{request_id}/{name}"
+
+
+def book_output_key(name: str, file_name: str) -> str:
+    """A finished book's file: `outputs/<name>/<file>` (chapters, captions, manifest.json)."""
+    return f"{OUTPUTS_PREFIX}{name}/{file_name}"
 
 
 def result_key(request_id: str) -> str:
@@ -146,6 +167,78 @@ def get_bytes(bucket: str, key: str) -> bytes:
         raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
 
 
+def upload_file(bucket: str, key: str, path: str, content_type: str) -> None:
+    """A file on disk to S3, in parts above 16 MB (a chapter's audio never passes through memory whole)."""
+    try:
+        aws.client("s3").upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type}, Config=_MULTIPART)
+    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+        raise StorageError(f"could not upload s3://{bucket}/{key}: {exc}") from exc
+
+
+def get_range(bucket: str, key: str, length: int) -> bytes:
+    """The first `length` bytes of an object (fewer if it is shorter)."""
+    try:
+        return aws.client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")["Body"].read()
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING:
+            raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+
+
+def iter_object(bucket: str, key: str, chunk_bytes: int = 8 << 20) -> Iterator[bytes]:
+    """An object's bytes a chunk at a time (never the whole object in memory)."""
+    try:
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        yield from body.iter_chunks(chunk_bytes)
+    except ClientError as exc:
+        if _error_code(exc) in _MISSING:
+            raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+
+
+class MultipartWriter:
+    """Bytes written in order -> one S3 object by multipart upload, one part (`part_bytes`, at least S3's
+    5 MiB) in memory at a time. A context manager: completed on success, aborted on an exception."""
+
+    def __init__(self, bucket: str, key: str, content_type: str, part_bytes: int = 16 << 20) -> None:
+        self.bucket, self.key, self.part_bytes = bucket, key, max(part_bytes, 5 << 20)
+        self._buffer = bytearray()
+        self._parts: list[dict[str, Any]] = []
+        self._upload_id = self._call("create_multipart_upload", ContentType=content_type)["UploadId"]
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(aws.client("s3"), operation)(Bucket=self.bucket, Key=self.key, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"could not upload s3://{self.bucket}/{self.key} ({operation}): {exc}") from exc
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        while len(self._buffer) >= self.part_bytes:
+            self._flush(bytes(self._buffer[: self.part_bytes]))
+            del self._buffer[: self.part_bytes]
+
+    def _flush(self, body: bytes) -> None:
+        number = len(self._parts) + 1
+        answer = self._call("upload_part", UploadId=self._upload_id, PartNumber=number, Body=body)
+        self._parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    def __enter__(self) -> MultipartWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            self._call("abort_multipart_upload", UploadId=self._upload_id)
+            return
+        if self._buffer or not self._parts:
+            self._flush(bytes(self._buffer))
+        self._call("complete_multipart_upload", UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
+
+
 def get_json(bucket: str, key: str) -> dict[str, Any]:
     return json.loads(get_bytes(bucket, key))
 
@@ -191,11 +284,22 @@ def delete(bucket: str, key: str, *, if_match: str | None = None) -> None:
 
 
 def list_keys(bucket: str, prefix: str) -> list[str]:
+    return list(list_sizes(bucket, prefix))
+
+
+def list_sizes(bucket: str, prefix: str) -> dict[str, int]:
+    """Every key under the prefix and its size in bytes (one LIST per 1,000 keys, no GET)."""
     try:
         pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return {item["Key"]: int(item["Size"]) for page in pages for item in page.get("Contents", [])}
     except (ClientError, BotoCoreError) as exc:
         raise StorageError(f"could not list s3://{bucket}/{prefix}: {exc}") from exc
+
+
+def presigned_put_url(bucket: str, key: str, expires_s: int) -> str:
+    """Where a client PUTs an object itself (a manuscript too big for an API body: up to 5 GB)."""
+    return aws.client("s3").generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
 
 
 def presigned_url(bucket: str, key: str, expires_s: int, content_type: str | None = None) -> str:
