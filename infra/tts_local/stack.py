@@ -38,7 +38,7 @@ from tts_core.pipeline.jobs import Job
 from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
 from tts_core.platform import aws, config
 from tts_core.voices.prepare import remote_prepare
-from tts_local import faults
+from tts_local import faults, iam
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -205,6 +205,7 @@ class LocalStack:
         self._saved_log_level = logging.NOTSET
         self._prefix = f"tts_local_fn_{uuid.uuid4().hex[:8]}"
         self._name_physical_ids()
+        self.iam = iam.Enforcer(self.resolver)  # each function's S3 grants, enforced (tts_local.iam)
 
     # ---- names -------------------------------------------------------------------------------
     def _name_physical_ids(self) -> None:
@@ -455,6 +456,7 @@ class LocalStack:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call", _service_fault)
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build.s3", self.iam)
         aws.reset_clients()
 
     def dispatch(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
@@ -472,7 +474,9 @@ class LocalStack:
                                            memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
                     # A context of its own, as a process of its own in Lambda: the handler's log keys
                     # (tts_core.platform.observability) never leak into the caller's or a neighbour's.
-                    answer = contextvars.copy_context().run(handler, event, context)
+                    invocation = contextvars.copy_context()
+                    invocation.run(iam.CURRENT_FUNCTION.set, fn.logical_id)  # its S3 calls are held to its grants
+                    answer = invocation.run(handler, event, context)
                     return json.dumps(answer).encode()
         except JsonRESTError:  # the Lambda service refused the invocation: no function error
             raise

@@ -84,6 +84,13 @@ class AudioUndecodableError(InvalidInputError):
     http_status = 415
 
 
+class AudioFormatUnsupportedError(InvalidInputError):
+    """A voice recording with more than two channels or a rate outside 8-96 kHz (read from its header)."""
+
+    code = "AUDIO_FORMAT_UNSUPPORTED"
+    http_status = 422
+
+
 class AudioTooShortError(InvalidInputError):
     code = "AUDIO_TOO_SHORT"
 
@@ -167,6 +174,15 @@ class ModelUnavailableError(EngineError):
 
 class StorageError(TtsError):
     code = "STORAGE_ERROR"
+    retryable = True
+    http_status = 503
+
+
+class AwsServiceError(TtsError):
+    """An AWS API other than S3 failed in a way worth another try (throttled, 5xx, unreachable) after
+    botocore's own retries: the record step reading the execution history, say."""
+
+    code = "AWS_SERVICE_ERROR"
     retryable = True
     http_status = 503
 

@@ -9,7 +9,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tts_core.errors import code_for_error_name
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tts_core.errors import AwsServiceError, code_for_error_name
 from tts_core.models import Attempt
 from tts_core.platform import aws
 
@@ -92,8 +94,13 @@ def _ms(start: datetime, end: datetime) -> int:
 
 
 def read_attempts(execution_arn: str) -> list[Attempt]:
+    """AwsServiceError (retryable: the record step's Retry takes it) when the history cannot be read."""
     paginator = aws.client("stepfunctions").get_paginator("get_execution_history")
     events: list[dict[str, Any]] = []
-    for page in paginator.paginate(executionArn=execution_arn, includeExecutionData=True):
-        events.extend(page["events"])
+    try:
+        for page in paginator.paginate(executionArn=execution_arn, includeExecutionData=True):
+            events.extend(page["events"])
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsServiceError(f"could not read the execution history of {execution_arn.rsplit(':', 1)[-1]}: "
+                              f"{type(exc).__name__}") from exc
     return attempts_from_history(events)

@@ -18,7 +18,8 @@ from tts_core.platform import aws, storage
 
 JobStatus = Literal["running", "succeeded", "failed"]
 # API requests: time-sortable and random; uploads: derived from the object (see tts_core.pipeline.uploads).
-_REQUEST_ID = re.compile(r"^([0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}|upload-[0-9a-f]{32})$")
+# Matched whole (fullmatch): `$` also matches before a final newline.
+_REQUEST_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}|upload-[0-9a-f]{32}")
 _FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "failed", "ABORTED": "failed"}
 
 
@@ -74,7 +75,7 @@ def execution_arn(state_machine_arn: str, request_id: str) -> str:
 
 
 def status(state_machine_arn: str, bucket: str, request_id: str) -> Job:
-    if not _REQUEST_ID.match(request_id):
+    if not _REQUEST_ID.fullmatch(request_id):
         raise InvalidInputError("request_id is not of the form this service issues")
     try:
         described = aws.client("stepfunctions").describe_execution(

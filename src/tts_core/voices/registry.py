@@ -32,10 +32,11 @@ import numpy as np
 import soxr
 from pydantic import BaseModel
 
-from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav
+from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav, wav_info
 from tts_core.catalogue import Gender, Language
 from tts_core.errors import (
     AudioClippedError,
+    AudioFormatUnsupportedError,
     AudioSilentError,
     AudioTooLongError,
     AudioTooShortError,
@@ -54,11 +55,13 @@ PUBLIC_OWNER = "_public"  # custom voices made where no API key is in use
 STORE_RATE = 22050  # IndexTTS-2's own rate: references are stored once, resampled, at this rate
 MIN_PROMPT_S = 3.0  # shorter references clone poorly
 MAX_UPLOAD_S = 30.0  # longest recording accepted
+MAX_CHANNELS = 2  # stereo is downmixed; more is refused from the header, before decoding
+MIN_RATE, MAX_RATE = 8000, 96000  # Hz, likewise
 MAX_PROMPT_S = 15.0  # the inference code reads the first 15 s only: the rest is not stored
 SILENCE_DBFS = -50.0  # a reference quieter than this (gated level) carries no usable voice
 CLIP_LEVEL = 0.99  # a sample at or above this magnitude is clipped
 MAX_CLIPPED_SHARE = 0.01  # more than 1 % clipped samples: the voice is distorted
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # fullmatch: `$` would accept a final newline
 
 Source = Literal["fallback", "operator", "upload"]
 
@@ -92,7 +95,7 @@ class VoiceRecord(BaseModel, frozen=True):
 
 
 def valid_id(voice_id: str) -> bool:
-    return bool(_ID.match(voice_id))
+    return _ID.fullmatch(voice_id) is not None
 
 
 def voice_keys(voice_id: str) -> tuple[str, str]:
@@ -110,9 +113,22 @@ def owner_key(owner: str | None, voice_id: str) -> str:
 def validate_prompt(data: bytes) -> np.ndarray:
     """A recording (WAV, FLAC, OGG, MP3) as a reference: float32 mono at STORE_RATE, cut to MAX_PROMPT_S;
     or an InvalidInputError subclass whose code says why it cannot be one."""
+    # The header first: a few KB of FLAC can claim minutes of 8 channels at 655 kHz, hundreds of MB decoded.
     try:
-        samples, rate = read_wav(data)
+        header = wav_info(data)
     except Exception as exc:  # soundfile raises its own error types for unreadable data
+        raise AudioUndecodableError(f"the recording is not audio this service can decode (WAV, FLAC, OGG, "
+                                    f"MP3): {exc}") from None
+    if header.channels > MAX_CHANNELS or not MIN_RATE <= header.sample_rate <= MAX_RATE:
+        raise AudioFormatUnsupportedError(
+            f"the recording has {header.channels} channels at {header.sample_rate} Hz; a voice needs mono or "
+            f"stereo at {MIN_RATE // 1000}-{MAX_RATE // 1000} kHz")
+    if header.frames > MAX_UPLOAD_S * header.sample_rate:
+        raise AudioTooLongError(f"the recording lasts {header.duration_s:.2f} s; it must last at most "
+                                f"{MAX_UPLOAD_S:g} s")
+    try:  # one frame past the limit at most, should the header understate the length
+        samples, rate = read_wav(data, max_frames=int(MAX_UPLOAD_S * header.sample_rate) + 1)
+    except Exception as exc:
         raise AudioUndecodableError(f"the recording is not audio this service can decode (WAV, FLAC, OGG, "
                                     f"MP3): {exc}") from None
     if samples.size == 0 or rate <= 0:
