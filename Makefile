@@ -17,7 +17,7 @@ DEMO_TEXT ?= 你好，欢迎使用语音合成服务。Hello, this is the text-t
 # The browser test drives Debian's Chromium; install it (as root, or through sudo) when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean \
+.PHONY: demo test test-fast test-heavy lint serve bench bench-long bench-primary constraints openapi browser clean \
         image-tools image image-size test-image bench-image clean-images
 
 $(STAMP): requirements-dev.txt constraints-dev.txt src/requirements.txt functions/*/requirements.txt pyproject.toml
@@ -53,6 +53,12 @@ test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) browser $(IDX_STAMP) image-tools
 	$(IDX_VENV)/bin/pytest -m heavy tests/heavy
 	$(MAKE) --no-print-directory test-image
 
+# The quick loop while changing code: ruff, the unit tests and the static checks but the external
+# linters of the template (those run in make test).
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q -m "not linter" tests/unit tests/static
+
 # IndexTTS-2's real inference code on tiny random weights, in a virtualenv of its own (torch and ~80
 # pinned packages, ~2.5 GB). torch comes first and alone: unpinned, a dependency would pull a CUDA build.
 
@@ -65,7 +71,7 @@ $(IDX_STAMP): requirements-indextts.txt constraints-dev.txt pyproject.toml
 	rm -f "$$($(IDX_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	$(IDX_VENV)/bin/python -c "from indextts.utils.front import TextNormalizer as T; T().load()"
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt \
-	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 moto pytest
+	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 moto pytest pytest-timeout
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
@@ -123,7 +129,7 @@ bench-long: $(STAMP)
 
 # docs/openapi.json is generated from the code (a test fails when it is stale).
 openapi: $(STAMP)
-	$(VENV)/bin/python -m tts_core.api.openapi docs/openapi.json
+	$(VENV)/bin/python -m tts_core.api docs/openapi.json
 
 constraints: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable | sed '1i # Full pins of the dev virtualenv (pip freeze). Regenerate with `make constraints` after changing requirements.' > constraints-dev.txt

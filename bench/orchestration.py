@@ -57,6 +57,7 @@ from tts_local.template import ROOT
 # The breaker is kept shut (threshold out of reach) except in the flip part: otherwise the passive signal
 # would route around a failing primary after a few requests and the paths would stop being what they say.
 FAST = {"PrimaryTimeoutSeconds": "1", "PrimaryRetryIntervalSeconds": "1", "FallbackRetryIntervalSeconds": "1",
+        "StepRetryIntervalSeconds": "1",
         "RetryMaxDelaySeconds": "1", "RetryBackoffRate": "1.0", "BreakerFailureThreshold": "1000000"}
 # The cache would answer every repeat of one request: this bench measures synthesis paths, so it opts out.
 REQUEST = SynthesisRequest(text="你好。Hello, world.", cache=False)

@@ -35,6 +35,8 @@ FAST = {
     "FallbackTimeoutSeconds": "5",
     "FallbackRetryIntervalSeconds": "1",
     "FallbackRetryMaxAttempts": "1",
+    "StepRetryIntervalSeconds": "1",
+    "StepRetryMaxAttempts": "1",
     "FallbackThrottleRetryMaxAttempts": "1",
     "RetryBackoffRate": "1.0",
     "RetryMaxDelaySeconds": "1",

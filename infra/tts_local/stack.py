@@ -38,7 +38,7 @@ from tts_core.pipeline.jobs import Job
 from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
 from tts_core.platform import aws, config
 from tts_core.voices.prepare import remote_prepare
-from tts_local import faults, iam
+from tts_local import faults, iam, in_process
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -274,6 +274,7 @@ class LocalStack:
         if not LocalStack._running_lock.acquire(blocking=False):
             raise RuntimeError("another local stack is running in this process")
         try:
+            in_process.install()
             self._set_environment(_FAKE_CREDENTIALS)
             self._saved_log_level = _INTERPRETER_LOGGER.level
             _INTERPRETER_LOGGER.setLevel(logging.CRITICAL)
@@ -312,6 +313,7 @@ class LocalStack:
         self._saved_environ.clear()
         aws.reset_clients()
         config.reset()
+        in_process.uninstall()
         if LocalStack._running_lock.locked():
             LocalStack._running_lock.release()
 
@@ -473,7 +475,7 @@ class LocalStack:
                     context = LocalContext(function_name=fn.name, invoked_function_arn=fn.arn,
                                            memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
                     # A context of its own, as a process of its own in Lambda: the handler's log keys
-                    # (tts_core.platform.observability) never leak into the caller's or a neighbour's.
+                    # (tts_local.in_process) never leak into the caller's or a neighbour's.
                     invocation = contextvars.copy_context()
                     invocation.run(iam.CURRENT_FUNCTION.set, fn.logical_id)  # its S3 calls are held to its grants
                     answer = invocation.run(handler, event, context)

@@ -112,6 +112,12 @@ class NotFoundError(TtsError):
     http_status = 404
 
 
+class RouteNotFoundError(NotFoundError):
+    """No API route for the method and path."""
+
+    code = "ROUTE_NOT_FOUND"
+
+
 class EngineError(TtsError):
     """The engine failed on this request and would fail again (bug, out of memory, bad output)."""
 

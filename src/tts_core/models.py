@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -14,6 +15,14 @@ from tts_core.errors import InvalidInputError, NothingToSpeakError, TextTooLongE
 SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
 MAX_REQUEST_BYTES = 256 * 1024  # an API body or an uploaded file
 EMOTION_DIMENSIONS = 8  # IndexTTS-2: happy, angry, sad, afraid, disgusted, melancholic, surprised, calm
+
+class EngineName(StrEnum):
+    """The engines, in the order a request tries them when the primary is routed first."""
+
+    PRIMARY = "primary"  # IndexTTS-2
+    FALLBACK = "fallback"  # Sambert (DashScope)
+    OFFLINE = "offline"  # eSpeak NG, the last resort
+
 
 Style = Literal["default", "emotional", "narration"]
 Profile = Literal["quality", "fast"]
@@ -131,7 +140,7 @@ class UploadSource(BaseModel):
 
 
 class Segment(BaseModel):
-    """One piece of a long text, synthesized by one engine invocation (see tts_core.segments)."""
+    """One piece of a long text, synthesized by one engine invocation (see tts_core.segmentation)."""
 
     index: Annotated[int, Field(ge=0)]
     text: str
@@ -143,7 +152,7 @@ class EngineTask(BaseModel):
     A segment task carries the request's `options` (everything but the text, sent once per execution in
     the plan) and the `segment`; it is read as the request with the segment's text."""
 
-    engine: str
+    engine: EngineName
     request_id: str
     correlation_id: str
     request: SynthesisRequest

@@ -645,7 +645,7 @@ def test_a_voice_cloned_through_the_api_is_prepared_at_creation_and_spoken_by_th
 
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    from tts_core.api import routes
+    from tts_core.api import handler
     from tts_core.pipeline.engine_task import engine_handler
     from tts_core.platform import config
     from tts_core.voices import registry as voice_registry
@@ -674,7 +674,7 @@ def test_a_voice_cloned_through_the_api_is_prepared_at_creation_and_spoken_by_th
     body = {"name": "Me", "language": "zh-en", "gender": "female",
             "audio_base64": base64.b64encode(recording.read_bytes()).decode()}
 
-    answer = routes.handle(_api_event("POST", "/api/voices", body, "key-heavy"), _LambdaContext())
+    answer = handler.handle(_api_event("POST", "/api/voices", body, "key-heavy"), _LambdaContext())
     config.reset()
 
     voice = json.loads(answer["body"])

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tts_local.template import ROOT, load_template
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
@@ -31,6 +33,7 @@ def failures(report: dict[str, Any]) -> list[str]:
     return [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in report["results"]["failed_checks"]]
 
 
+@pytest.mark.linter
 def test_checkov_passes_on_the_template() -> None:
     report = scan(ROOT / "template.yaml")
     assert failures(report) == [] and report["returncode"] == 0
@@ -46,6 +49,7 @@ def test_every_suppression_gives_a_one_line_reason() -> None:
         assert skip["id"].startswith("CKV_") and len(reason) > 20 and "\n" not in reason, (name, skip)
 
 
+@pytest.mark.linter
 def test_checkov_fails_a_template_that_loses_a_fix(tmp_path: Path) -> None:
     """The scan can fail: the bucket without versioning is caught."""
     text = (ROOT / "template.yaml").read_text()

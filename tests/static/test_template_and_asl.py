@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tts_core.errors import (
     SERVICE_ERROR_CODES,
     AwsServiceError,
@@ -194,12 +196,14 @@ def test_statelint_rejects_a_broken_definition(tmp_path: Path) -> None:
     assert run.returncode != 0
 
 
+@pytest.mark.linter
 def test_cfn_lint_accepts_the_template() -> None:
     run = subprocess.run([str(VENV_BIN / "cfn-lint"), str(ROOT / "template.yaml")],
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+@pytest.mark.linter
 def test_sam_validate_lint_accepts_the_template() -> None:
     """`make test` installs the SAM CLI in its own virtualenv (its pins clash with moto's)."""
     assert Path(SAM).exists(), "SAM CLI missing: run the tests through `make test`"
@@ -234,3 +238,17 @@ def test_dashboard_is_valid_json_over_emitted_metrics() -> None:
     named = {row[1] for widget in body["widgets"] if widget["type"] == "metric"
              for row in widget["properties"]["metrics"] if row[0] == "TextToSpeech"}
     assert named and named <= _metric_names_emitted()
+
+
+def test_the_template_and_the_code_agree_on_rates_segment_size_and_engines() -> None:
+    """Facts that live in the code and must be what the template's Parameters allow."""
+    from tts_core.models import SAMPLE_RATES, EngineName
+    from tts_core.segmentation import DEFAULT_SEGMENT_CHARS
+
+    parameters = TEMPLATE["Parameters"]
+    assert tuple(parameters["AudioSampleRate"]["AllowedValues"]) == SAMPLE_RATES
+    assert parameters["SegmentMaxChars"]["Default"] == DEFAULT_SEGMENT_CHARS
+    engine_functions = {Path(spec["Properties"]["CodeUri"]).name if "CodeUri" in spec["Properties"]
+                        else Path(spec["Metadata"]["Dockerfile"]).parent.name
+                        for spec in resources_of_type(TEMPLATE, "AWS::Serverless::Function").values()}
+    assert {f"synthesize_{name}" for name in EngineName} <= engine_functions

@@ -15,7 +15,7 @@ from tts_core.routing.breaker import Route, RouteDocument
 
 class ErrorBody(BaseModel):
     status: Literal["error"] = "error"
-    code: str = Field(description="stable error code (see the README)")
+    code: str = Field(description="stable error code (docs/api.md, error codes)")
     message: str
 
 

@@ -18,7 +18,7 @@ from tts_core.catalogue import Voice, get_voice
 from tts_core.deadline import Deadline
 from tts_core.engines import EngineAudio
 from tts_core.errors import EngineError, EngineNotConfiguredError, EngineTimeoutError
-from tts_core.models import SynthesisRequest
+from tts_core.models import EngineName, SynthesisRequest
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -138,7 +138,7 @@ def _set_parameters(lib: ctypes.CDLL, request: SynthesisRequest) -> None:
 class EspeakEngine:
     """Robotic but dependable speech for Chinese, English and mixed text, entirely in-process."""
 
-    name = "offline"
+    name = EngineName.OFFLINE
 
     def __init__(self, voices: Callable[[str], Voice] = get_voice) -> None:
         self._voices = voices  # a voice id -> the catalogue voice that speaks it (custom voices: their fallback)

@@ -33,7 +33,7 @@ from tts_core.errors import (
     EngineUnavailableError,
     TtsError,
 )
-from tts_core.models import Style, SynthesisRequest
+from tts_core.models import EngineName, Style, SynthesisRequest
 from tts_core.segmentation import segment
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def classify_failure(status_code: int, code: Any, message: str) -> TtsError:
 class SambertEngine:
     """Engine protocol implementation over `dashscope.audio.tts.SpeechSynthesizer`."""
 
-    name = "fallback"
+    name = EngineName.FALLBACK
 
     def __init__(self, api_key: ApiKeyProvider, base_url: str | None = None, *,
                  max_chunk_chars: int = SAMBERT_MAX_CHARS,

@@ -19,13 +19,13 @@ import json
 from pydantic import BaseModel
 
 from tts_core.errors import NotFoundError
-from tts_core.models import EngineOutput, SynthesisRequest
+from tts_core.models import EngineName, EngineOutput, SynthesisRequest
 from tts_core.platform import storage
 from tts_core.platform.config import StorageSettings
 
 CACHE_VERSION = 1
 # The engines a route can choose: the offline last resort only runs when both failed, and is never cached.
-CACHEABLE_ENGINES = ("primary", "fallback")
+CACHEABLE_ENGINES = (EngineName.PRIMARY, EngineName.FALLBACK)
 
 
 class CacheLookupTask(BaseModel):

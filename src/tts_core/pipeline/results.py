@@ -9,7 +9,15 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
-from tts_core.models import Attempt, EngineOutput, SegmentPart, SynthesisRequest, SynthesisResult, UploadSource
+from tts_core.models import (
+    Attempt,
+    EngineName,
+    EngineOutput,
+    SegmentPart,
+    SynthesisRequest,
+    SynthesisResult,
+    UploadSource,
+)
 from tts_core.pipeline import cache, uploads
 from tts_core.pipeline.attempts import read_attempts
 from tts_core.platform import storage
@@ -93,7 +101,7 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics.add_metric(name="Attempts", unit=MetricUnit.Count, value=len(result.attempts))
     metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=int(result.cache_hit))
     metrics.add_metric(name="Failovers", unit=MetricUnit.Count,
-                       value=int(result.engine_used not in (None, "primary")))
+                       value=int(result.engine_used not in (None, EngineName.PRIMARY)))
     metrics.add_metric(name="LatencyMs", unit=MetricUnit.Milliseconds, value=result.total_ms)
     metrics.flush_metrics()
 

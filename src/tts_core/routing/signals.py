@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tts_core.deadline import Deadline, run_with_deadline
 from tts_core.errors import EngineTimeoutError
-from tts_core.models import EngineTask, SynthesisRequest, SynthesisResult
+from tts_core.models import EngineName, EngineTask, SynthesisRequest, SynthesisResult
 from tts_core.platform import aws
 from tts_core.platform.config import BreakerEnv, ProbeSettings
 from tts_core.platform.observability import logger, new_metrics
@@ -34,8 +34,8 @@ def utc_now() -> datetime:
 
 def probe_primary(settings: ProbeSettings, now: datetime) -> tuple[bool, float | None, str]:
     """One real short synthesis on the primary under a deadline: (ok, latency in ms, reason)."""
-    task = EngineTask(engine="primary", request_id=f"probe-{now:%Y%m%dT%H%M%SZ}", correlation_id="health-probe",
-                      request=SynthesisRequest(text=PROBE_TEXT, profile="fast"))
+    task = EngineTask(engine=EngineName.PRIMARY, request_id=f"probe-{now:%Y%m%dT%H%M%SZ}",
+                      correlation_id="health-probe", request=SynthesisRequest(text=PROBE_TEXT, profile="fast"))
     started = time.monotonic()
     try:
         answer = run_with_deadline(
@@ -72,9 +72,9 @@ def record_request_failure(result: SynthesisResult, settings: BreakerEnv, store:
                            clock: Clock = utc_now) -> Transition | None:
     """A request that failed on the primary (after its retries) counts toward opening the breaker; one
     the primary served in the end, after a retry, does not."""
-    if result.engine_used == "primary":
+    if result.engine_used == EngineName.PRIMARY:
         return None
-    codes = [a.code for a in result.attempts if a.engine == "primary" and a.outcome in ("failed", "timed_out")]
+    codes = [a.code for a in result.attempts if a.engine == EngineName.PRIMARY and a.outcome in ("failed", "timed_out")]
     if not codes or not codes[-1] or not breaker.counts_against_primary(codes[-1]):
         return None
     code = codes[-1]

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from tts_core.catalogue import Voice, get_voice, is_catalogue_voice, list_voices
 from tts_core.errors import NotFoundError, VoiceNotFoundError, quoted
+from tts_core.models import EngineName
 from tts_core.voices import bootstrap_report, registry
 from tts_core.voices.registry import Inventory, Source, VoiceRecord
 
-ENGINES = ("primary", "fallback", "offline")  # a custom voice: the fallback and last resort speak its fallback voice
+ENGINES = tuple(EngineName)  # a custom voice: the fallback and last resort speak its fallback voice
 
 
 class AnyOwner:

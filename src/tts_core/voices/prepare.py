@@ -11,7 +11,7 @@ the outcome in the voice's record either way, so the listing can say why a voice
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tts_core.deadline import Deadline
 from tts_core.errors import NotFoundError, TtsError, code_for_error_name
@@ -23,7 +23,10 @@ from tts_core.voices.registry import Preparation
 PREPARE_KEY = "prepare_voice"  # the event field that makes a primary invocation a preparation
 
 
+@runtime_checkable
 class Preparer(Protocol):
+    """An engine that can prepare voices (the primary)."""
+
     def prepare_voice(self, voice_id: str, deadline: Deadline) -> None:
         """Compute and store the voice's speaker conditioning, or raise a TtsError."""
         ...
@@ -35,7 +38,7 @@ def run_prepare(engine: object, bucket: str, voice_id: str, deadline: Deadline) 
         record = registry.get_record(bucket, voice_id)
     except NotFoundError as exc:
         return Preparation(state="failed", code="VOICE_NOT_FOUND", message=exc.message)
-    if not hasattr(engine, "prepare_voice"):
+    if not isinstance(engine, Preparer):
         preparation = Preparation(state="failed", code="ENGINE_ERROR",
                                   message=f"the {type(engine).__name__} engine cannot prepare voices")
     else:

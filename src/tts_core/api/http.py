@@ -1,0 +1,102 @@
+"""What every route shares: JSON answers with stable error bodies, the checks of the raw body that API
+Gateway leaves to us, and who is asking (the API key's id, the API's own URL)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel
+
+from tts_core.api.schemas import ErrorBody
+from tts_core.errors import (
+    InvalidEncodingError,
+    InvalidInputError,
+    MalformedJsonError,
+    PayloadTooLargeError,
+    TtsError,
+    UnsupportedMediaTypeError,
+    quoted,
+)
+from tts_core.models import MAX_REQUEST_BYTES
+from tts_core.platform import config
+from tts_core.platform.config import ApiSettings
+
+# A voice's recording travels base64-encoded in the JSON body: Lambda takes at most 6 MB per synchronous
+# invocation (event included), API Gateway 10 MB. 5 MiB of body holds 30 s of 16-bit mono WAV at 48 kHz.
+MAX_VOICE_BODY_BYTES = 5 * 1024 * 1024
+VOICES_PATH = "/api/voices"
+API_KEY = [{"ApiKey": []}]  # OpenAPI security requirements, as template.yaml sets them per route
+IAM = [{"IamSigV4": []}]
+
+
+def settings() -> ApiSettings:
+    return config.load(ApiSettings)
+
+
+def json_answer(status: int, body: BaseModel, *, exclude_none: bool = False) -> Response[str]:
+    text = json.dumps(body.model_dump(mode="json", exclude_none=exclude_none), ensure_ascii=False)
+    # Messages may quote what was sent (a voice id, a field name): never as markup a browser would parse.
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=text.replace("<", "\\u003c").replace(">", "\\u003e"))
+
+
+def error_answer(exc: TtsError) -> Response[str]:
+    return json_answer(exc.http_status, ErrorBody(code=exc.code, message=exc.message))
+
+
+def documented(ok: dict[int, tuple[str, type[BaseModel]]], errors: tuple[int, ...] = ()) -> dict[int, Any]:
+    """powertools' `responses`: the OpenAPI document's answers, each with the model the code sends."""
+    answers = {status: {"description": text, "content": {"application/json": {"model": model}}}
+               for status, (text, model) in ok.items()}
+    for status in errors:
+        answers[status] = {"description": "error (see `code`)", "content": {"application/json": {"model": ErrorBody}}}
+    return answers
+
+
+def check_raw_body(event: APIGatewayProxyEvent) -> None:
+    """What powertools' validation does not check: JSON only, the size limits, UTF-8, an object."""
+    content_type = (event.headers or {}).get("content-type") or (event.headers or {}).get("Content-Type") or ""
+    if content_type and not content_type.split(";")[0].strip().lower().endswith("json"):
+        raise UnsupportedMediaTypeError(f"send the body as application/json, not {quoted(content_type)}")
+    raw = raw_body(event)
+    limit = MAX_VOICE_BODY_BYTES if event.path.rstrip("/") == VOICES_PATH else MAX_REQUEST_BYTES
+    if len(raw) > limit:
+        raise PayloadTooLargeError(f"the body is larger than {limit} bytes")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEncodingError(f"the body is not valid UTF-8 (byte {exc.start})") from None
+    # powertools validates a JSON array body by its first item: an array must not pass as an object.
+    if raw.lstrip(b" \t\r\n")[:1] == b"[":
+        raise InvalidInputError("the request body must be a JSON object, not an array")
+
+
+def raw_body(event: APIGatewayProxyEvent) -> bytes:
+    if not event.body:
+        return b""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(event.body, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedJsonError("the body is neither text nor valid base64") from None
+    return event.body.encode("utf-8", "surrogatepass")
+
+
+def owner(event: APIGatewayProxyEvent) -> str | None:
+    """The API key that made the request (API Gateway's key id; None where no key is in use)."""
+    return event.request_context.identity.api_key_id or None
+
+
+def base_url(event: APIGatewayProxyEvent) -> str:
+    """Where clients reach this API: the configured URL (PublicApiUrl, e.g. a custom domain), else API
+    Gateway's own stage URL from the request context. Never the client's Host header."""
+    configured = settings().public_api_url
+    if configured:
+        return configured.rstrip("/")
+    context = event.request_context
+    return f"https://{context.domain_name}/{context.stage}" if context.domain_name else ""

@@ -1,0 +1,101 @@
+"""POST /api/synthesize and GET /api/jobs/{id}, and the wait for a started synthesis.
+
+The route starts the execution and answers 202 with the job; the API handler then waits for that job
+(`wait_for_audio`) up to SyncWaitSeconds, outside the resolver, and answers 200, 202 or 502."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tts_core.api.http import API_KEY, base_url, check_raw_body, documented, json_answer, owner, settings
+from tts_core.api.schemas import JobBody
+from tts_core.errors import TtsError
+from tts_core.models import SynthesisRequest, check_limits
+from tts_core.pipeline import jobs
+from tts_core.pipeline.jobs import Job
+from tts_core.platform import storage
+from tts_core.platform.observability import logger
+from tts_core.voices import directory
+
+SYNTHESIZE_PATH = "/api/synthesize"
+router = Router()
+
+
+def status_url(base: str, request_id: str) -> str:
+    return f"{base}/api/jobs/{request_id}"
+
+
+def job_body(job: Job, base: str) -> JobBody:
+    fields: dict[str, Any] = {"request_id": job.request_id, "status_url": status_url(base, job.request_id)}
+    result = job.result
+    if result is None:  # running, or ended without a record (e.g. aborted by an operator)
+        return JobBody(status="accepted" if job.status == "running" else "failed", progress=job.progress, **fields)
+    fields |= {"engine_used": result.engine_used, "total_ms": result.total_ms, "attempts": result.attempts,
+               "cache_hit": result.cache_hit}
+    if result.status == "succeeded" and result.audio_key:
+        url = storage.presigned_url(result.bucket, result.audio_key, settings().presign_expiry_seconds)
+        return JobBody(status="success", duration_s=result.duration_s, sample_rate=result.sample_rate,
+                       audio_key=result.audio_key, audio_url=url, segments=result.segments, **fields)
+    return JobBody(status="error", code=result.error_code, message=result.error_message, **fields)
+
+
+@router.post(SYNTHESIZE_PATH, enable_validation=True, security=API_KEY, summary="Synthesize speech",
+             description="Waits up to SyncWaitSeconds: 200 with the audio, 202 while it runs on, 502 if every "
+                         "engine failed. An identical request is served from the cache unless `cache` is false.",
+             responses=documented({200: ("the audio is ready", JobBody),
+                                   202: ("still running: poll status_url", JobBody),
+                                   502: ("every engine failed; the attempts say why", JobBody)},
+                                  (400, 404, 413, 415, 422)))
+def synthesize(request: Annotated[SynthesisRequest, Body(description="what to say and how")]) -> Response[str]:
+    event = router.current_event
+    check_raw_body(event)  # powertools also accepts form bodies; this API speaks JSON only
+    conf = settings()
+    caller = owner(event)
+    request = check_limits(request, max_text_chars=conf.max_text_chars,
+                           voice_exists=lambda voice: directory.lookup(conf.bucket_name, voice, caller))
+    correlation_id = logger.get_correlation_id() or jobs.new_request_id()
+    request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
+    logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,
+                                            "chars": len(request.text)})
+    job = jobs.Job(request_id=request_id, status="running", execution_status="RUNNING")
+    return json_answer(202, job_body(job, base_url(event)), exclude_none=True)
+
+
+@router.get("/api/jobs/<request_id>", security=API_KEY, summary="A job's status and result",
+            responses=documented({200: ("the job (accepted, success or error)", JobBody)}, (400, 404)))
+def job_status(request_id: str) -> Response[str]:
+    conf = settings()
+    job = jobs.status(conf.state_machine_arn, conf.bucket_name, request_id)
+    return json_answer(200, job_body(job, base_url(router.current_event)), exclude_none=True)
+
+
+def started_synthesis(event: dict[str, Any], answer: dict[str, Any]) -> JobBody | None:
+    """The job a POST /api/synthesize answer started (its 202), or None for any other answer."""
+    if event.get("httpMethod") != "POST" or str(event.get("path", "")).rstrip("/") != SYNTHESIZE_PATH:
+        return None
+    if answer.get("statusCode") != 202:
+        return None
+    return JobBody.model_validate_json(answer["body"])
+
+
+def wait_for_audio(started: JobBody, answer: dict[str, Any]) -> dict[str, Any]:
+    """Wait for a started job up to SyncWaitSeconds: 200 with the audio, 502 if every engine failed, the
+    202 as it was while it runs on. Once the execution has started, a failure to read its state is no
+    reason for a 5xx (a retrying client would pay twice): the client gets the 202 and polls."""
+    conf = settings()
+    try:
+        job = jobs.wait(conf.state_machine_arn, conf.bucket_name, started.request_id, conf.sync_wait_seconds)
+    except (TtsError, ClientError, BotoCoreError) as exc:
+        logger.warning("could not wait for the job; answering 202", extra={"request_id": started.request_id,
+                                                                           "error": repr(exc)})
+        return answer
+    if job.status == "running":
+        return answer
+    base = started.status_url.removesuffix(f"/api/jobs/{started.request_id}")
+    final = json_answer(200 if job.status == "succeeded" else 502, job_body(job, base), exclude_none=True)
+    return answer | {"statusCode": final.status_code, "body": final.body}
