@@ -38,7 +38,7 @@ from tts_core.pipeline.jobs import Job
 from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
 from tts_core.platform import aws, config
 from tts_core.voices.prepare import remote_prepare
-from tts_local import faults, iam, in_process
+from tts_local import execution_events, faults, iam, in_process
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -286,6 +286,7 @@ class LocalStack:
             self._create_resources()
             self._install_dispatcher()
             self._install_event_delivery()
+            execution_events.install(REGION)  # moto sends no "Execution Status Change" events itself
             self._install_service_faults()
             if self.bootstrap_voices:
                 self.voice_bootstrap = run_voice_bootstrap(self.bucket, self.function("primary").name)
@@ -299,6 +300,7 @@ class LocalStack:
         if self._saved_invoke is not None:
             LambdaSimpleBackend.invoke = self._saved_invoke
             self._saved_invoke = None
+        execution_events.uninstall()
         if self._saved_send_to_targets is not None:
             Rule.send_to_targets = self._saved_send_to_targets
             self._saved_send_to_targets = None

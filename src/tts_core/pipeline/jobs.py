@@ -9,10 +9,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
-from tts_core.errors import InvalidInputError, NotFoundError, StorageError
+from tts_core.errors import AwsServiceError, InvalidInputError, NotFoundError, StorageError
 from tts_core.models import SynthesisRequest, SynthesisResult, UploadSource
 from tts_core.platform import aws, storage
 
@@ -68,6 +68,17 @@ def start(state_machine_arn: str, request: SynthesisRequest, correlation_id: str
             raise AlreadyStartedError(request_id) from exc
         raise
     return request_id
+
+
+def input_of(execution_arn: str) -> dict[str, Any]:
+    """The input an execution was started with (execution_input's document)."""
+    try:
+        described = aws.client("stepfunctions").describe_execution(executionArn=execution_arn)
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsServiceError(f"could not describe execution {execution_arn.rsplit(':', 1)[-1]}: "
+                              f"{type(exc).__name__}") from exc
+    document: dict[str, Any] = json.loads(described["input"])
+    return document
 
 
 def execution_arn(state_machine_arn: str, request_id: str) -> str:

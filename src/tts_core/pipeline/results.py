@@ -42,7 +42,17 @@ class RecordTask(BaseModel):
     upload: UploadSource | None = None  # set when the request came from an object under inbox/
 
 
-def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult:
+class Failure(BaseModel, frozen=True):
+    """Why an execution ended without its own record (tts_core.pipeline.ended_executions)."""
+
+    code: str
+    message: str
+
+
+def record_result(task: RecordTask, settings: ResultSettings, failure: Failure | None = None) -> SynthesisResult:
+    """The record of one execution: by its own record step, or with `failure` by the ended-execution rule,
+    which writes only where no record exists (the step's record wins a race) and leaves the metrics and
+    the breaker alone (the execution's end is no engine's failure; AWS/States metrics count it)."""
     # The record step runs after every engine state, so an attempt still open was abandoned: a failing
     # segment stopped the Map while others were in flight.
     attempts = [a if a.outcome != "running" else a.model_copy(update={"outcome": "abandoned"})
@@ -60,16 +70,21 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
         summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
         result = SynthesisResult(
             request_id=task.request_id, correlation_id=task.correlation_id, status="failed",
-            bucket=settings.bucket_name, error_code=ALL_ENGINES_FAILED,
-            error_message=f"every engine failed ({summary})", attempts=attempts, total_ms=total_ms,
-            request=task.request)
-    storage.put_json(settings.bucket_name, storage.result_key(task.request_id), result.model_dump(mode="json"))
+            bucket=settings.bucket_name, error_code=failure.code if failure else ALL_ENGINES_FAILED,
+            error_message=failure.message if failure else f"every engine failed ({summary})",
+            attempts=attempts, total_ms=total_ms, request=task.request)
+    key = storage.result_key(task.request_id)
+    try:
+        storage.put_json(settings.bucket_name, key, result.model_dump(mode="json"), if_absent=failure is not None)
+    except storage.WriteConflictError:  # the record step wrote it meanwhile: it knows better
+        return SynthesisResult.model_validate(storage.get_json(settings.bucket_name, key))
     if task.upload is not None:
         uploads.record_outcome(result, task.upload)
     if task.engine_result is not None:
         _keep_in_cache(task.request, task.engine_result, settings)
-    _emit_metrics(result)
-    _passive_signal(result, settings)
+    if failure is None:
+        _emit_metrics(result)
+        _passive_signal(result, settings)
     logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
                                            "attempts": len(attempts), "total_ms": total_ms,
                                            "error_code": result.error_code, "cache_hit": result.cache_hit,
