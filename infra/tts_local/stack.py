@@ -224,6 +224,9 @@ class LocalStack:
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
             r.refs[logical] = name
             r.attributes[logical] = {"Arn": arn}
+        for logical in resources_of_type(self.template, "AWS::DynamoDB::Table"):
+            r.refs[logical] = f"{self.stack_name}-{logical}"
+            r.attributes[logical] = {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{r.refs[logical]}"}
         for logical in resources_of_type(self.template, "AWS::Logs::LogGroup"):  # not created locally
             r.attributes[logical] = {"Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical}"}
         for kind in ("AWS::Serverless::Api", "AWS::Serverless::LayerVersion"):
@@ -351,6 +354,11 @@ class LocalStack:
             props = r.resolve(spec["Properties"])
             boto3.client("ssm", region_name=REGION).put_parameter(
                 Name=props["Name"], Value=props["Value"], Type=props.get("Type", "String"))
+        for logical, spec in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
+            props = r.resolve(spec["Properties"])
+            boto3.client("dynamodb", region_name=REGION).create_table(
+                TableName=r.refs[logical], AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"], BillingMode=props["BillingMode"])
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="tts-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         self._create_functions(role)

@@ -107,6 +107,18 @@ class AudioClippedError(InvalidInputError):
     code = "AUDIO_CLIPPED"
 
 
+class QuotaExceededError(TtsError):
+    """The API key used up a budget (characters today, jobs in flight, voices): `retry_after_s` says
+    when to try again (the API's Retry-After header)."""
+
+    code = "QUOTA_EXCEEDED"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class NotFoundError(TtsError):
     code = "NOT_FOUND"
     http_status = 404

@@ -12,7 +12,16 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tts_core.api.http import API_KEY, base_url, check_raw_body, documented, json_answer, owner, settings
+from tts_core.api.http import (
+    API_KEY,
+    base_url,
+    budget_limits,
+    check_raw_body,
+    documented,
+    json_answer,
+    owner,
+    settings,
+)
 from tts_core.api.schemas import JobBody
 from tts_core.errors import TtsError
 from tts_core.models import SynthesisRequest, check_limits
@@ -20,6 +29,7 @@ from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
+from tts_core.tenancy import budget
 from tts_core.voices import directory
 
 SYNTHESIZE_PATH = "/api/synthesize"
@@ -50,7 +60,7 @@ def job_body(job: Job, base: str) -> JobBody:
              responses=documented({200: ("the audio is ready", JobBody),
                                    202: ("still running: poll status_url", JobBody),
                                    502: ("every engine failed; the attempts say why", JobBody)},
-                                  (400, 404, 413, 415, 422)))
+                                  (400, 404, 413, 415, 422, 429)))
 def synthesize(request: Annotated[SynthesisRequest, Body(description="what to say and how")]) -> Response[str]:
     event = router.current_event
     check_raw_body(event)  # powertools also accepts form bodies; this API speaks JSON only
@@ -59,7 +69,13 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
     request = check_limits(request, max_text_chars=conf.max_text_chars,
                            voice_exists=lambda voice: directory.lookup(conf.bucket_name, voice, caller))
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
-    request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
+    request_id = jobs.new_request_id()
+    budget.start_job(conf.tenant_usage_table, caller, request_id, len(request.text), budget_limits())
+    try:
+        jobs.start(conf.state_machine_arn, request, correlation_id, request_id=request_id, owner=caller)
+    except Exception:  # not started: the slot it took is free again (the error itself answers as usual)
+        budget.end_job(conf.tenant_usage_table, caller, request_id)
+        raise
     logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,
                                             "chars": len(request.text)})
     job = jobs.Job(request_id=request_id, status="running", execution_status="RUNNING")
@@ -70,8 +86,9 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
             responses=documented({200: ("the job (accepted, success or error)", JobBody)}, (400, 404)))
 def job_status(request_id: str) -> Response[str]:
     conf = settings()
-    job = jobs.status(conf.state_machine_arn, conf.bucket_name, request_id)
-    return json_answer(200, job_body(job, base_url(router.current_event)), exclude_none=True)
+    event = router.current_event
+    job = jobs.status(conf.state_machine_arn, conf.bucket_name, request_id, owner=owner(event))  # another key's: 404
+    return json_answer(200, job_body(job, base_url(event)), exclude_none=True)
 
 
 def started_synthesis(event: dict[str, Any], answer: dict[str, Any]) -> JobBody | None:

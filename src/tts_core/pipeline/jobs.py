@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from tts_core.errors import AwsServiceError, InvalidInputError, NotFoundError, StorageError
 from tts_core.models import SynthesisRequest, SynthesisResult, UploadSource
 from tts_core.platform import aws, storage
+from tts_core.voices.directory import ANY_OWNER, Owner
 
 JobStatus = Literal["running", "succeeded", "failed"]
 # API requests: time-sortable and random; uploads: derived from the object (see tts_core.pipeline.uploads).
@@ -47,22 +48,23 @@ def new_request_id(now: datetime | None = None) -> str:
 
 
 def execution_input(request: SynthesisRequest, request_id: str, correlation_id: str,
-                    upload: UploadSource | None = None) -> dict[str, Any]:
-    """The one input every entry point gives the state machine (`upload` is null unless it came from S3)."""
+                    upload: UploadSource | None = None, owner: str | None = None) -> dict[str, Any]:
+    """The one input every entry point gives the state machine (`upload` is null unless it came from S3;
+    `owner` is the API key id that started it, null for uploads and where no key is in use)."""
     return {"request_id": request_id, "correlation_id": correlation_id,
             "submitted_at": datetime.now(UTC).isoformat(), "request": request.model_dump(mode="json"),
-            "upload": upload.model_dump(mode="json") if upload else None}
+            "upload": upload.model_dump(mode="json") if upload else None, "owner": owner}
 
 
 def start(state_machine_arn: str, request: SynthesisRequest, correlation_id: str,
-          request_id: str | None = None, upload: UploadSource | None = None) -> str:
+          request_id: str | None = None, upload: UploadSource | None = None, owner: str | None = None) -> str:
     """Start one execution named by the request id. Standard workflows keep names unique for 90 days,
     so starting a name again raises AlreadyStartedError instead of synthesizing twice."""
     request_id = request_id or new_request_id()
     try:
         aws.client("stepfunctions").start_execution(
             stateMachineArn=state_machine_arn, name=request_id,
-            input=json.dumps(execution_input(request, request_id, correlation_id, upload)))
+            input=json.dumps(execution_input(request, request_id, correlation_id, upload, owner)))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
             raise AlreadyStartedError(request_id) from exc
@@ -85,7 +87,8 @@ def execution_arn(state_machine_arn: str, request_id: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{request_id}"
 
 
-def status(state_machine_arn: str, bucket: str, request_id: str) -> Job:
+def status(state_machine_arn: str, bucket: str, request_id: str, owner: Owner = ANY_OWNER) -> Job:
+    """The job, if `owner` may see it: another key's job is NotFoundError, as if it did not exist."""
     if not _REQUEST_ID.fullmatch(request_id):
         raise InvalidInputError("request_id is not of the form this service issues")
     try:
@@ -95,6 +98,8 @@ def status(state_machine_arn: str, bucket: str, request_id: str) -> Job:
         if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
             raise NotFoundError(f"no job {request_id}") from exc
         raise
+    if owner is not ANY_OWNER and json.loads(described.get("input") or "{}").get("owner") != owner:
+        raise NotFoundError(f"no job {request_id}")
     execution_status = described["status"]
     final = _FINAL.get(execution_status)
     if final is None:

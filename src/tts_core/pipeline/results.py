@@ -25,6 +25,7 @@ from tts_core.platform.config import ResultSettings
 from tts_core.platform.observability import logger, new_metrics
 from tts_core.routing import signals as routing
 from tts_core.routing.route_store import RouteStore
+from tts_core.tenancy import budget
 
 ALL_ENGINES_FAILED = "ALL_ENGINES_FAILED"
 
@@ -40,6 +41,7 @@ class RecordTask(BaseModel):
     submitted_at: str
     engine_result: EngineOutput | None = None
     upload: UploadSource | None = None  # set when the request came from an object under inbox/
+    owner: str | None = None  # the API key that started it (its budget's slot is freed here)
 
 
 class Failure(BaseModel, frozen=True):
@@ -85,6 +87,8 @@ def record_result(task: RecordTask, settings: ResultSettings, failure: Failure |
     if failure is None:
         _emit_metrics(result)
         _passive_signal(result, settings)
+    if task.upload is None:  # an API job: its key may start another (uploads are the operators', unbudgeted)
+        budget.end_job(settings.tenant_usage_table, task.owner, task.request_id)
     logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
                                            "attempts": len(attempts), "total_ms": total_ms,
                                            "error_code": result.error_code, "cache_hit": result.cache_hit,

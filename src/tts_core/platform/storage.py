@@ -178,6 +178,20 @@ def delete(bucket: str, key: str, *, if_match: str | None = None) -> None:
         raise StorageError(f"could not delete s3://{bucket}/{key}: {exc}") from exc
 
 
+def delete_versions(bucket: str, prefix: str) -> int:
+    """Every version and delete marker under `prefix`, deleted for good (versioning keeps a deleted
+    object's data otherwise); returns how many went."""
+    try:
+        pages = aws.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+        versions = [(v["Key"], v["VersionId"]) for page in pages
+                    for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+        for key, version in versions:
+            aws.client("s3").delete_object(Bucket=bucket, Key=key, VersionId=version)
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"could not delete the versions under s3://{bucket}/{prefix}: {exc}") from exc
+    return len(versions)
+
+
 def list_keys(bucket: str, prefix: str) -> list[str]:
     try:
         pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)

@@ -9,8 +9,8 @@ S3 layout, through `tts_core.platform.storage` only:
     voices/by-owner/<owner>/<id>        an empty marker per custom voice: one listing finds a key's voices
     voices/_bootstrap.json              the last bootstrap's outcome per catalogue voice (voices.bootstrap_report)
 
-One listing of `voices/` (`inventory`) says which voices have a reference and a conditioning: the API
-reads readiness from it instead of a request per voice.
+A listing of each voice a caller may use (`inventory`) says which have a reference and a conditioning:
+the API reads readiness from it; it never lists other tenants' voices.
 
 The engine needs a local file (the inference code reads prompts with librosa): `PromptCache` downloads
 each prompt to /tmp once, named by its content hash. The upstream speaker cache is keyed by the *path*
@@ -23,7 +23,7 @@ import hashlib
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -202,6 +202,9 @@ def delete_voice(bucket: str, record: VoiceRecord) -> None:
         storage.delete(bucket, key)
     storage.delete(bucket, wav_key)
     storage.delete(bucket, owner_key(record.owner, record.id))
+    # Versioning would keep the recording of a person who asked for it to go: its versions go too.
+    storage.delete_versions(bucket, f"{VOICES_PREFIX}{record.id}.")
+    storage.delete_versions(bucket, owner_key(record.owner, record.id))
 
 
 def put_conditioning(bucket: str, voice_id: str, model_fingerprint: str, blob: bytes, sha256: str) -> None:
@@ -218,31 +221,37 @@ def get_conditioning(bucket: str, voice_id: str, model_fingerprint: str) -> byte
 
 @dataclass(frozen=True)
 class Inventory:
-    """What one listing of voices/ says: which voices have a reference and a conditioning, and whose
-    the custom voices are."""
+    """What the listings of one caller's voices say: which have a reference and a conditioning, and which
+    custom voices are the caller's."""
 
     referenced: frozenset[str]
     conditioned: frozenset[str]
-    owned: dict[str, list[str]] = field(default_factory=dict)  # owner -> custom voice ids
+    owned: tuple[str, ...] = ()  # the caller's custom voice ids
 
-    def custom_voices_of(self, owner: str | None) -> list[str]:
-        return [v for v in self.owned.get(owner or PUBLIC_OWNER, []) if v in self.referenced]
+    def custom_voices(self) -> list[str]:
+        return [v for v in self.owned if v in self.referenced]
 
 
-def inventory(bucket: str) -> Inventory:
+def owned_voices(bucket: str, owner: str | None) -> list[str]:
+    """The custom voice ids of one key: one listing of its own marker prefix, never of other tenants'."""
+    prefix = f"{OWNERS_PREFIX}{owner or PUBLIC_OWNER}/"
+    return [key.removeprefix(prefix) for key in storage.list_keys(bucket, prefix)]
+
+
+def inventory(bucket: str, owner: str | None, catalogue_ids: list[str]) -> Inventory:
+    """One listing per voice the caller may use (the catalogue's and its own, at most KeyMaxVoices), so a
+    listing costs the same whatever the number of tenants."""
+    owned = owned_voices(bucket, owner)
     referenced: set[str] = set()
     conditioned: set[str] = set()
-    owned: dict[str, list[str]] = {}
-    for key in storage.list_keys(bucket, VOICES_PREFIX):
-        rest = key.removeprefix(VOICES_PREFIX)
-        if key.startswith(OWNERS_PREFIX):
-            owner, _, voice_id = key.removeprefix(OWNERS_PREFIX).partition("/")
-            owned.setdefault(owner, []).append(voice_id)
-        elif rest.endswith(".json") and "/" not in rest and not rest.startswith("_"):
-            referenced.add(rest.removesuffix(".json"))
-        elif ".cond/" in rest:
-            conditioned.add(rest.split(".cond/", 1)[0])
-    return Inventory(frozenset(referenced), frozenset(conditioned), owned)
+    for voice_id in [*catalogue_ids, *owned]:
+        for key in storage.list_keys(bucket, f"{VOICES_PREFIX}{voice_id}."):  # ids hold no '.'
+            rest = key.removeprefix(f"{VOICES_PREFIX}{voice_id}.")
+            if rest == "json":
+                referenced.add(voice_id)
+            elif rest.startswith("cond/"):
+                conditioned.add(voice_id)
+    return Inventory(frozenset(referenced), frozenset(conditioned), tuple(owned))
 
 
 class PromptCache:
