@@ -86,7 +86,7 @@ def record_result(task: RecordTask, settings: ResultSettings, failure: Failure |
         _keep_in_cache(task.request, task.engine_result, settings)
     if failure is None:
         _emit_metrics(result)
-        _passive_signal(result, settings)
+        _passive_signal(result, settings, routing.failure_source(task.owner, task.upload is not None))
     if task.upload is None:  # an API job: its key may start another (uploads are the operators', unbudgeted)
         budget.end_job(settings.tenant_usage_table, task.owner, task.request_id)
     logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
@@ -125,10 +125,10 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics.flush_metrics()
 
 
-def _passive_signal(result: SynthesisResult, settings: ResultSettings) -> None:
+def _passive_signal(result: SynthesisResult, settings: ResultSettings, source: str) -> None:
     """Tell the breaker when a real request failed on the primary. Advisory: it never fails the record."""
     try:
-        routing.record_request_failure(result, settings, RouteStore(settings.route_parameter_name))
+        routing.record_request_failure(result, settings, RouteStore(settings.route_parameter_name), source=source)
     except Exception:
         logger.exception("could not record the primary's failure on the route document")
 
