@@ -121,7 +121,8 @@ def main() -> int:
 
     primary = CountingEngine(args.primary_ms_per_char)
     engines = {"primary": primary, "fallback": ToneEngine("fallback"), "offline": ToneEngine("offline")}
-    with LocalStack(PARAMETERS, engines=engines) as stack:
+    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}  # the figures, not the logs
+    with LocalStack(PARAMETERS, engines=engines, environment=quiet) as stack:
         server = ApiServer(stack, port=0, api_key=[KEY_A, KEY_B], throttled=True)
         server.start()
         a, b = Tally(), Tally()
@@ -141,12 +142,13 @@ def main() -> int:
 
     bound = int(PARAMETERS["PrimaryReservedConcurrency"])
     engines_a = Counter(j.result.engine_used or j.result.error_code for j in results[:len(a.accepted)] if j.result)
+    engines_b = Counter(j.result.engine_used or j.result.error_code for j in results[len(a.accepted):] if j.result)
     print(f"sent for {sent_s:.1f} s; plan: {PARAMETERS['ApiKeyRateLimit']} requests/s per key, "
           f"{PARAMETERS['KeyMaxJobsInFlight']} jobs in flight, {PARAMETERS['KeyDailyCharacters']} characters a day")
     print(f"key A (5,000 characters, {args.threads} senders): {dict(a.answers)}; its jobs ended on {dict(engines_a)}")
     lat = sorted(b.latencies_s)
-    print(f"key B (short text, 1/s): {dict(b.answers)}; latency p50 {statistics.median(lat):.2f} s, "
-          f"max {lat[-1]:.2f} s" if lat else f"key B: {dict(b.answers)}")
+    print(f"key B (short text, 1/s): {dict(b.answers)} on {dict(engines_b)}; latency p50 "
+          f"{statistics.median(lat):.2f} s, max {lat[-1]:.2f} s" if lat else f"key B: {dict(b.answers)}")
     print(f"primary: at most {primary.most} invocations at once (PrimaryReservedConcurrency={bound}); "
           f"{len(primary.calls)} invocations in all")
     recorded = sum(1 for j in results if j.result is not None)

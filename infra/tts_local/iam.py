@@ -115,14 +115,14 @@ class Enforcer:
     def __init__(self, resolver: Resolver) -> None:
         self.grants = function_grants(resolver)
         self.denied: list[tuple[str, str, str | None]] = []  # (function, action, key): for tests
-        self.calls: list[tuple[str, str, str | None]] = []  # every S3 call a function made, likewise
+        self.calls: list[tuple[str, str, str, str | None]] = []  # (function, operation, action, key or prefix)
 
     def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         function = CURRENT_FUNCTION.get()
         if function is None:
             return
         for action, key, prefix in required(model.name, params):
-            self.calls.append((function, action, key if prefix is None else prefix))
+            self.calls.append((function, model.name, action, key if prefix is None else prefix))
             if not allowed(self.grants[function], action, str(params.get("Bucket", "")), key, prefix=prefix):
                 self.denied.append((function, action, key or prefix))
                 raise ClientError({"Error": {"Code": "AccessDenied", "Message": (

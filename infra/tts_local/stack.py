@@ -38,7 +38,7 @@ from tts_core.pipeline.jobs import Job
 from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
 from tts_core.platform import aws, config
 from tts_core.voices.prepare import remote_prepare
-from tts_local import execution_events, faults, iam, in_process
+from tts_local import execution_events, faults, iam, in_process, s3_conditions
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -469,6 +469,8 @@ class LocalStack:
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call", _service_fault)
         boto3.DEFAULT_SESSION.events.register("before-parameter-build.s3", self.iam)
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build.s3.CopyObject",
+                                              s3_conditions.check_copy_conditions)
         aws.reset_clients()
 
     def dispatch(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:

@@ -107,7 +107,7 @@ def test_voices_are_bounded_per_key_listed_from_its_own_prefix_and_deleted_with_
         stack.iam.calls.clear()
         status, listing = call(server, "GET", "/api/voices", headers=as_key(KEY_B))
         assert status == 200 and voice["id"] not in {v["id"] for v in listing["voices"]}
-        listed = [prefix for function, action, prefix in stack.iam.calls if action == "s3:ListBucket"]
+        listed = [prefix for _, _, action, prefix in stack.iam.calls if action == "s3:ListBucket"]
         assert f"voices/by-owner/{api_key_id(KEY_B)}/" in listed
         assert all(p.startswith(f"voices/by-owner/{api_key_id(KEY_B)}/") or not p.startswith("voices/by-owner/")
                    for p in listed) and "voices/" not in listed  # never every tenant's voices

@@ -253,17 +253,23 @@ def _newer_version(upload: UploadSource) -> str | None:
     return current.etag if current.etag != upload.etag else None
 
 
-def _write_if_newest(upload: UploadSource, key: str, body: bytes, content_type: str) -> str | None:
-    """Write `key` unless a newer version of the upload wrote it; returns that version, or None once
-    written. A conditional write on the ETag just read: a concurrent writer makes it retry."""
+def _write_if_newest(upload: UploadSource, key: str, body: bytes | None, content_type: str,
+                     copy_of: str | None = None) -> str | None:
+    """Write `key` (`body`, or a server-side copy of the key `copy_of`) unless a newer version of the
+    upload wrote it; returns that version, or None once written. A conditional write on the ETag just
+    read: a concurrent writer makes it retry."""
     for _ in range(_WRITE_ATTEMPTS):
         current = storage.head(upload.bucket, key)
         if current is not None and _order(current.metadata.get(_SEQUENCER)) > _order(upload.sequencer):
             return current.metadata.get(_VERSION, "a newer upload")
+        mark = {_SEQUENCER: upload.sequencer or "", _VERSION: _version(upload)}
+        conditions = {"if_match": current.etag if current else None, "if_absent": current is None}
         try:
-            storage.put_bytes(upload.bucket, key, body, content_type,
-                              metadata={_SEQUENCER: upload.sequencer or "", _VERSION: _version(upload)},
-                              if_match=current.etag if current else None, if_absent=current is None)
+            if copy_of is not None:
+                storage.copy(upload.bucket, copy_of, key, metadata=mark, content_type=content_type,
+                             **conditions)  # the audio stays in S3
+            else:
+                storage.put_bytes(upload.bucket, key, body or b"", content_type, metadata=mark, **conditions)
             return None
         except storage.WriteConflictError:
             continue
@@ -321,10 +327,10 @@ def record_outcome(result: SynthesisResult, upload: UploadSource) -> str:
     if (newer := _newer_version(upload)) is not None:
         return record_superseded(upload, newer, record)
     wav_key, record_key = storage.output_keys(upload.name)
-    audio = storage.get_bytes(result.bucket, result.audio_key)
     done = record.model_copy(update={"audio_key": wav_key})
-    # The WAV first: the record says it is done. Each write loses to a newer version's.
-    newer = (_write_if_newest(upload, wav_key, audio, "audio/wav")
+    # The WAV first: the record says it is done. Each write loses to a newer version's. The WAV is copied
+    # inside S3: a long text's audio never passes through this function's memory.
+    newer = (_write_if_newest(upload, wav_key, None, "audio/wav", copy_of=result.audio_key)
              or _write_if_newest(upload, record_key, _json(done), "application/json"))
     if newer is not None:
         return record_superseded(upload, newer, record)

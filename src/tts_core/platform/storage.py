@@ -158,11 +158,21 @@ def exists(bucket: str, key: str) -> bool:
     return head(bucket, key) is not None
 
 
-def copy(bucket: str, source_key: str, key: str) -> None:
-    """A server-side copy: audio never passes through the Lambda."""
+def copy(bucket: str, source_key: str, key: str, *, metadata: dict[str, str] | None = None,
+         content_type: str = "audio/wav", if_match: str | None = None, if_absent: bool = False) -> None:
+    """A server-side copy: audio never passes through the Lambda. With `metadata`, the copy carries it
+    (and `content_type`) instead of the source's; with `if_match` or `if_absent`, conditional as put_bytes is."""
+    conditions = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"} if if_absent else {}
+    replace = ({"Metadata": metadata, "MetadataDirective": "REPLACE", "ContentType": content_type}
+               if metadata is not None else {})
     try:
-        aws.client("s3").copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key})
-    except (ClientError, BotoCoreError) as exc:
+        aws.client("s3").copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key},
+                                     **replace, **conditions)
+    except ClientError as exc:
+        if conditions and _error_code(exc) in _CONFLICT + _MISSING:
+            raise WriteConflictError(f"s3://{bucket}/{key} changed while it was being written") from exc
+        raise StorageError(f"could not copy s3://{bucket}/{source_key} to {key}: {exc}") from exc
+    except BotoCoreError as exc:
         raise StorageError(f"could not copy s3://{bucket}/{source_key} to {key}: {exc}") from exc
 
 
