@@ -7,6 +7,7 @@ the state machine's Retry/Catch `ErrorEquals` use (tests check that the ASL name
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 MAX_QUOTED_CHARS = 80  # how much of a client's value an error message may repeat
@@ -17,6 +18,16 @@ def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
     (a 100,000-character voice id must not come back whole)."""
     text = str(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+_ARN = re.compile(r"\barn:[a-z0-9-]+:[a-z0-9-]*:[a-z0-9-]*:\d*:[^\s\"',;)]+")
+_ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
+
+
+def sanitized(message: str) -> str:
+    """A message as clients may see it: no ARNs or account ids (botocore's messages carry roles and
+    resources); the logs keep the original."""
+    return _ACCOUNT_ID.sub("<account>", _ARN.sub("<arn>", message))
 
 
 class TtsError(Exception):

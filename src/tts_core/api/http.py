@@ -22,6 +22,7 @@ from tts_core.errors import (
     TtsError,
     UnsupportedMediaTypeError,
     quoted,
+    sanitized,
 )
 from tts_core.models import MAX_REQUEST_BYTES
 from tts_core.platform import config
@@ -51,7 +52,7 @@ def json_answer(status: int, body: BaseModel, *, exclude_none: bool = False,
 def error_answer(exc: TtsError) -> Response[str]:
     # A spent budget says when to come back (RFC 9110 Retry-After, in seconds).
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, QuotaExceededError) else None
-    return json_answer(exc.http_status, ErrorBody(code=exc.code, message=exc.message), headers=headers)
+    return json_answer(exc.http_status, ErrorBody(code=exc.code, message=sanitized(exc.message)), headers=headers)
 
 
 def budget_limits() -> Limits:

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tts_core.errors import AwsServiceError, code_for_error_name
+from tts_core.errors import AwsServiceError, code_for_error_name, sanitized
 from tts_core.models import Attempt
 from tts_core.platform import aws
 
@@ -32,12 +32,15 @@ def _engine_task(scheduled: dict[str, Any]) -> tuple[str | None, int | None]:
 
 
 def _message(cause: str | None) -> str | None:
+    """The attempt's message as its record (which clients read) keeps it: sanitized, cut; the execution
+    history keeps the whole cause for operators."""
     if not cause:
         return None
     try:
-        return str(json.loads(cause).get("errorMessage", cause))[:500]
+        text = str(json.loads(cause).get("errorMessage", cause))
     except (ValueError, AttributeError):
-        return cause[:500]
+        text = cause
+    return sanitized(text)[:500]
 
 
 def attempts_from_history(events: list[dict[str, Any]]) -> list[Attempt]:
