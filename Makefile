@@ -81,7 +81,7 @@ test-heavy: $(IDX_STAMP)
 bench-primary: $(IDX_STAMP)
 	$(IDX_VENV)/bin/python bench/primary_indextts.py
 
-# ---- container images, built here without a Docker engine (infra/tts_local/images.py) ----------------
+# ---- container images, built here without a Docker engine (infra/tts_local/images/) ----------------
 # Debian's buildah builds the project's own Dockerfiles as root; debootstrap makes the stand-in base.
 # Storage: TTS_IMAGE_STORE (default /var/lib/tts-images); `make clean-images` empties it.
 WEIGHTS_DIR ?= build/indextts

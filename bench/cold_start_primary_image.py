@@ -32,7 +32,10 @@ from typing import Any
 
 from tts_core.platform import aws, page_cache
 from tts_core.voices import registry as voice_registry
-from tts_local import images
+from tts_local.images.inspection import layer_sizes
+from tts_local.images.random_weights import ensure_full_random_image
+from tts_local.images.runtime_api import RuntimeApi
+from tts_local.images.sandbox import LambdaContainer
 from tts_local.template import function_environment
 from tts_local.tiny_indextts import write_prompt_wav
 
@@ -62,7 +65,7 @@ def engine_figures(log: Path) -> dict[str, Any]:
 
 
 def one_run(tag: str, env: dict[str, str], event: dict[str, Any], log: Path, run: str) -> dict[str, Any]:
-    with images.RuntimeApi() as api, images.LambdaContainer(tag, env) as container:
+    with RuntimeApi() as api, LambdaContainer(tag, env) as container:
         if run == "cold":
             evict(container.root)
         started = time.monotonic()
@@ -98,7 +101,7 @@ def main() -> None:
 
     logs = ROOT / "build" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    tag = images.ensure_full_random_image(logs)
+    tag = ensure_full_random_image(logs)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -118,7 +121,7 @@ def main() -> None:
         env = function_environment("SynthesizePrimaryFunction", refs={"AudioBucket": BUCKET}) | {
             "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
             "INDEXTTS_MAX_MEL_TOKENS": str(args.max_mel_tokens)}
-        sizes = images.layer_sizes(tag)
+        sizes = layer_sizes(tag)
         print(f"image {tag}: {sum(s for _, s in sizes) / 1e9:.2f} GB; load: {os.getloadavg()}; "
               f"flags: {cpu_flags()}", flush=True)
         prepare = {"prepare_voice": event["request"]["voice"]}

@@ -42,18 +42,20 @@ WORKER = r"""
 import json, os, sys, time
 from pathlib import Path
 args = json.loads(sys.argv[1])
-from tts_core.engines.indextts import IndexTtsEngine, IndexTtsSettings, prepare_environment
+from tts_core.engines.indextts.engine import IndexTtsEngine
+from tts_core.engines.indextts.environment import prepare_environment
+from tts_core.engines.indextts.settings import IndexTtsSettings
+from tts_core.voices.registry import S3VoiceStore
 variant = args["variant"]
 compute = "fp32" if variant.startswith("fp32") else variant
 settings = IndexTtsSettings(model_dir=Path(args["model_dir"]), hf_hub_cache=Path(args["hf_cache"]),
                             threads=args["threads"],
-                            precision=compute, lazy_semantic_model=False, max_mel_tokens=args["tokens"],
-                            voice_bucket="unused")
+                            precision=compute, lazy_semantic_model=False, max_mel_tokens=args["tokens"])
 prepare_environment(settings)
 import torch
-engine = IndexTtsEngine(settings)
+engine = IndexTtsEngine(settings, S3VoiceStore("unused"))  # model.infer is called directly: no voice is read
 model = engine.load()
-if variant == "fp32-stored-bf16":  # what the image stores as bf16 files (indextts_weights), computed in fp32
+if variant == "fp32-stored-bf16":  # what the image stores as bf16 files (indextts.weights), computed in fp32
     with torch.no_grad():
         for module in (model.gpt, model.s2mel, model.semantic_model, model.semantic_codec, model.bigvgan):
             for p in module.parameters():

@@ -48,7 +48,9 @@ from moto import mock_aws
 from tts_core.platform import aws
 from tts_core.voices import registry as voice_registry
 from tts_core.deadline import Deadline
-from tts_core.engines.indextts import IndexTtsEngine, IndexTtsSettings, prepare_environment
+from tts_core.engines.indextts.engine import IndexTtsEngine
+from tts_core.engines.indextts.environment import prepare_environment
+from tts_core.engines.indextts.settings import IndexTtsSettings
 from tts_core.models import SynthesisRequest
 from tts_local.tiny_indextts import write_prompt_wav
 
@@ -65,8 +67,7 @@ def _timed(fn):
     t = time.perf_counter(); fn(); return time.perf_counter() - t
 
 settings = IndexTtsSettings(model_dir=Path(args["model"]) / "checkpoints", max_mel_tokens=args["max_mel_tokens"],
-                            threads=args["threads"], precision=args["precision"], voice_bucket="bench-voices",
-                            prompt_root=Path(args["tmp"]) / "voices")
+                            threads=args["threads"], precision=args["precision"])
 out = {"threads": args["threads"], "uptime": os.popen("uptime").read().strip()}
 with mock_aws():
     aws.client("s3").create_bucket(Bucket="bench-voices")
@@ -82,7 +83,7 @@ with mock_aws():
     out["import_s"] = round(time.perf_counter() - t0, 2)
     torch.set_num_threads(args["threads"])
     gb_s = [read_gb_s(torch)]
-    engine = IndexTtsEngine(settings)
+    engine = IndexTtsEngine(settings, voice_registry.S3VoiceStore("bench-voices", Path(args["tmp"]) / "voices"))
     t0 = time.perf_counter()
     model = engine.load()
     out["construct_s"] = round(time.perf_counter() - t0, 2)
@@ -91,7 +92,7 @@ with mock_aws():
 
     # The decoder's linear layers alone, one token through each: what a decoding step costs in weight
     # reads, to set against the whole step (the rest is attention, KV cache, norms and generate()'s Python).
-    from tts_core.engines.indextts_precision import is_decoder_layer
+    from tts_core.engines.indextts.precision import is_decoder_layer
     layers = [(m, getattr(m, "in_features", None) or m.weight.shape[0]) for n, m in model.gpt.named_modules()
               if is_decoder_layer(n) and (hasattr(m, "in_features") or type(m).__name__ == "Conv1D")]
     xs = {n: torch.randn(1, 1, n) for _, n in layers}
@@ -274,7 +275,7 @@ def report(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, An
 
 
 def auto_precision() -> str:
-    from tts_core.engines import indextts_precision as precision
+    from tts_core.engines.indextts import precision
 
     return precision.choose_precision(precision.cpu_flags())
 
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
 
     python = sys.executable
-    # bf16 files: what the image stores (tts_core.engines.indextts_weights), so the cold load is the image's.
+    # bf16 files: what the image stores (tts_core.engines.indextts.weights), so the cold load is the image's.
     built = subprocess.run([python, "-c", f"from tts_local.tiny_indextts import ensure_model; "
                             f"print(ensure_model({args.size!r}, 'bfloat16'))"], capture_output=True, text=True,
                            check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

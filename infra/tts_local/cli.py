@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tts_core.delivery import formats
 from tts_core.errors import NotFoundError, TtsError
-from tts_core.models import Attempt, parse_request
+from tts_core.models import Attempt, CaptionKeys, parse_request
 from tts_core.pipeline import jobs, uploads
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import aws, storage
@@ -30,7 +31,7 @@ from tts_core.platform.observability import logger
 from tts_core.voices import directory
 from tts_local import faults
 from tts_local.stack import LOCAL_DASHSCOPE_KEY, REGION, LocalStack, run_voice_bootstrap
-from tts_local.template import ROOT
+from tts_local.template import ROOT, load_template, parameter_defaults
 
 SCHEDULED_EVENT = json.loads((ROOT / "events" / "schedule.json").read_text())
 DEFAULT_AWS_PORT = 4566
@@ -94,8 +95,12 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         raw["sample_rate"] = args.sample_rate
     if args.profile:
         raw["profile"] = args.profile
+    raw |= {"format": args.format, "bitrate_kbps": args.bitrate, "mastering": args.mastering,
+            "captions": args.captions or None}
     try:
         request = parse_request({k: v for k, v in raw.items() if v is not None}, max_text_chars=args.max_chars)
+        rates = parameter_defaults(load_template()) | _parameters(args.parameter)
+        formats.for_request(request, int(rates["AudioSampleRate"]))
     except TtsError as exc:
         print(f"error {exc.code}: {exc.message}", file=sys.stderr)
         return 2
@@ -108,9 +113,19 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         else:
             _print_job(job)
         if job.result and job.result.status == "succeeded" and args.out:
-            Path(args.out).write_bytes(storage.get_bytes(job.result.bucket, job.result.audio_key or ""))
-            _say(args, f"wrote {args.out}")
+            _copy_out(args, job.result.bucket, job.result.audio_key or "", job.result.captions)
         return 0 if job.status == "succeeded" else 1
+
+
+def _copy_out(args: argparse.Namespace, bucket: str, audio_key: str, captions: CaptionKeys | None) -> None:
+    """The audio to --out, and its captions beside it (x.mp3 -> x.srt, x.vtt, x.marks.json)."""
+    out = Path(args.out)
+    out.write_bytes(storage.get_bytes(bucket, audio_key))
+    _say(args, f"wrote {out}")
+    for kind, key in (captions.model_dump() if captions else {}).items():
+        path = out.with_name(f"{out.stem}.{storage.CAPTION_KINDS[kind][0]}")
+        path.write_bytes(storage.get_bytes(bucket, key))
+        _say(args, f"wrote {path}")
 
 
 def _wait_with_progress(args: argparse.Namespace, stack: LocalStack, request_id: str) -> Job:
@@ -147,7 +162,16 @@ def _print_job(job: Job) -> None:
         engines = Counter(p.engine for p in result.segments)
         print(f"segments: {len(result.segments)} ({', '.join(f'{e} {n}' for e, n in engines.items())})")
     if result.audio_key:
-        print(f"audio: s3://{result.bucket}/{result.audio_key} ({result.duration_s:.2f} s at {result.sample_rate} Hz)")
+        print(f"audio: s3://{result.bucket}/{result.audio_key} ({result.format}, {result.duration_s:.2f} s "
+              f"at {result.sample_rate} Hz)")
+    if result.loudness:
+        loud = result.loudness
+        verdict = "meets it" if loud.meets_profile else f"misses it: {'; '.join(loud.misses)}"
+        print(f"mastering {loud.profile}: {loud.integrated_lufs} LUFS, RMS {loud.rms_dbfs} dBFS, peak "
+              f"{loud.peak_dbfs} dBFS, true peak {loud.true_peak_dbtp} dBTP, head {loud.head_silence_s} s, "
+              f"tail {loud.tail_silence_s} s: {verdict}")
+    if result.captions:
+        print(f"captions: {', '.join(result.captions.model_dump().values())}")
 
 
 def _print_attempts(attempts: list[Attempt], *, cache_hit: bool | None) -> None:
@@ -177,8 +201,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         record = _wait_for_upload(stack.bucket, key, etag, version, args.timeout)
         _print_upload(record)
         if record.audio_key and args.out:
-            Path(args.out).write_bytes(storage.get_bytes(stack.bucket, record.audio_key))
-            _say(args, f"wrote {args.out}")
+            _copy_out(args, stack.bucket, record.audio_key, record.captions)
         return 0 if record.status == "succeeded" else 1
 
 
@@ -384,7 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--style", choices=["default", "emotional", "narration"])
     syn.add_argument("--profile", choices=["quality", "fast"])
     syn.add_argument("--sample-rate", type=int)
-    syn.add_argument("--out", help="copy the WAV out of the local bucket to this file")
+    syn.add_argument("--format", choices=["wav", "flac", "mp3", "opus"], help="what to deliver (default wav)")
+    syn.add_argument("--bitrate", type=int, metavar="KBPS", help="mp3/opus bitrate (default: the profile's)")
+    syn.add_argument("--mastering", choices=["default", "acx", "podcast", "broadcast"])
+    syn.add_argument("--captions", action="store_true", help="also write .srt, .vtt and .marks.json")
+    syn.add_argument("--out", help="copy the audio (and its captions, beside it) out of the local bucket")
     syn.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
     syn.add_argument("--max-chars", type=int, default=5000)
     syn.add_argument("--json", action="store_true", help="print the job as JSON")
@@ -411,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     upl.add_argument("file", help=".txt (UTF-8 text, default voice) or .json (a request body)")
     upl.add_argument("--key", help=f"object key (default: {storage.INBOX_PREFIX}<file name>)")
     upl.add_argument("--no-wait", action="store_true", help="do not wait for the outcome")
-    upl.add_argument("--out", help="copy the WAV out of the local bucket to this file")
+    upl.add_argument("--out", help="copy the audio (and its captions, beside it) out of the local bucket")
     upl.add_argument("--timeout", type=float, default=900.0, help="give up waiting after this many seconds")
     upl.set_defaults(func=cmd_upload)
 

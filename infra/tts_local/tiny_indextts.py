@@ -17,7 +17,7 @@ with >= 17 layers (infer uses hidden_states[17]); codec hidden 1024 and codebook
 A random GPT never emits its stop token: always cap `max_mel_tokens`.
 
 `--published` writes the files as the hub publishes them, the input of the image's weight packer
-(tts_core.engines.indextts_weights): fp32 weights, s2mel.pth with its Adam optimizer state beside
+(tts_core.engines.indextts.weights): fp32 weights, s2mel.pth with its Adam optimizer state beside
 `net`, the Qwen emotion model in bf16 (`--size full`: Qwen3-0.6B's real dimensions, 1.19 GB), and
 files inference never reads (w2v-bert's conformer_shaw.pt as a small stand-in, READMEs). With
 `--size full` every file the image keeps has the published file's size to within a few percent
@@ -145,7 +145,7 @@ def ensure_model(size: Size = "tiny", dtype: str = "float16", cache_root: Path |
 
 def ensure_packed(size: Size = "tiny", dtype: str = "bfloat16", cache_root: Path | None = None) -> Path:
     """The published-layout model packed as the image's build packs it: what the image ships."""
-    from tts_core.engines import indextts_weights
+    from tts_core.engines.indextts import weights as indextts_weights
 
     root = cache_root or Path(os.environ.get("TTS_MODEL_CACHE", REPO_ROOT / ".cache"))
     h = hashlib.sha256(Path(indextts_weights.__file__).read_bytes())
@@ -177,7 +177,7 @@ def _cast(state: dict[str, Any], dtype: Any) -> dict[str, Any]:
 
 
 def _snapshot_dir(hf_cache: Path, repo_id: str) -> Path:
-    from tts_core.engines.indextts_weights import snapshot_dir
+    from tts_core.engines.indextts.weights import snapshot_dir
 
     return snapshot_dir(hf_cache, repo_id, hashlib.sha1(f"random:{repo_id}".encode()).hexdigest())
 

@@ -201,6 +201,12 @@ class ModelUnavailableError(EngineError):
     http_status = 503
 
 
+class DeliveryError(TtsError):
+    """The synthesized audio could not be mastered, encoded or described (a bug, never the request's fault)."""
+
+    code = "DELIVERY_FAILED"
+
+
 class StorageError(TtsError):
     code = "STORAGE_ERROR"
     retryable = True

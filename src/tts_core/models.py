@@ -26,6 +26,9 @@ class EngineName(StrEnum):
 
 Style = Literal["default", "emotional", "narration"]
 Profile = Literal["quality", "fast"]
+# What an output is delivered as (tts_core.delivery.formats has each format's spec, mastering its profiles).
+AudioFormat = Literal["wav", "flac", "mp3", "opus"]
+Mastering = Literal["default", "acx", "podcast", "broadcast"]
 
 
 def clean_text(value: str) -> str:
@@ -79,6 +82,10 @@ class SynthesisRequest(BaseModel):
     # A long text's segments that fail on the primary may come from the fallback (one output, two voices).
     # False: one failing segment makes the whole request fall back, so every output has one voice.
     allow_mixed_engines: Boolean = False
+    format: AudioFormat | None = None  # None: wav, or the mastering profile's format (acx: mp3)
+    bitrate_kbps: Annotated[Integer, Field(ge=6, le=320)] | None = None  # lossy formats only; None: the profile's
+    mastering: Mastering = "default"
+    captions: Boolean = False  # .srt, .vtt and .marks.json (sentence marks) beside the audio
 
     @property
     def voice_ids(self) -> list[str]:
@@ -177,7 +184,29 @@ class SegmentPart(BaseModel):
     engine: str
     duration_s: float
     engine_ms: int
+    offset_s: float | None = None  # where the segment starts in the joined audio (durations and pauses before it)
     attempts: int | None = None  # filled in by the record step, from the execution history
+
+
+class LoudnessReport(BaseModel):
+    """What the delivered file measured, decoded (tts_core.delivery.loudness), against its profile."""
+
+    integrated_lufs: float | None  # ITU-R BS.1770-4; None: silence
+    rms_dbfs: float | None  # over the whole file, silence included (as ACX measures)
+    gated_rms_dbfs: float | None  # the audio contract's level (unweighted, BS.1770 gating)
+    peak_dbfs: float | None
+    true_peak_dbtp: float | None  # 4x oversampled (BS.1770-4 Annex 2)
+    head_silence_s: float
+    tail_silence_s: float
+    profile: Mastering
+    meets_profile: bool
+    misses: list[str] = []  # which of the profile's numbers the file missed, and by what
+
+
+class CaptionKeys(BaseModel):
+    srt: str
+    vtt: str
+    marks: str
 
 
 class EngineOutput(BaseModel):
@@ -192,6 +221,12 @@ class EngineOutput(BaseModel):
     cached: bool = False  # served from the cache: no engine ran for this request
     segment: int | None = None  # the segment's index, for one segment of a long text
     segments: list[SegmentPart] | None = None  # a joined long text: its parts, in order
+    # Set by the delivery (the record step): the file as delivered, mastered and encoded.
+    format: AudioFormat = "wav"
+    content_type: str = "audio/wav"
+    bitrate_kbps: int | None = None
+    captions: CaptionKeys | None = None
+    loudness: LoudnessReport | None = None
 
 
 class Attempt(BaseModel):
@@ -225,3 +260,8 @@ class SynthesisResult(BaseModel):
     request: SynthesisRequest
     cache_hit: bool = False
     segments: list[SegmentPart] | None = None  # a long text: each segment's engine and attempts, in order
+    format: AudioFormat | None = None
+    content_type: str | None = None
+    bitrate_kbps: int | None = None
+    captions: CaptionKeys | None = None  # keys of the .srt, .vtt and .marks.json, when asked for
+    loudness: LoudnessReport | None = None

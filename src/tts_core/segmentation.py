@@ -102,6 +102,19 @@ def segment(text: str, max_chars: int) -> list[str]:
     return [text[s.start:s.end] for s in segment_spans(text, max_chars)]
 
 
+def sentence_spans(text: str) -> list[Span]:
+    """The text's sentences (level 1's cuts: sentence ends and line breaks) as offsets, stripped, never
+    empty, in order: what captions and sentence marks are timed by."""
+    spans = []
+    prev = 0
+    for p in [*_sentence_cuts(text, 0, len(text)), len(text)]:
+        a, b = _trim(text, prev, p)
+        if a < b:
+            spans.append(Span(a, b))
+        prev = p
+    return spans
+
+
 def segment_spans(text: str, max_chars: int) -> list[Span]:
     """Like `segment`, as offsets into `text` (for progress reporting or mapping audio back to text)."""
     if max_chars < 1:

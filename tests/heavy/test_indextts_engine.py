@@ -23,12 +23,14 @@ from typing import Any
 import pytest
 
 from tts_core.deadline import Deadline
-from tts_core.engines.indextts import OFFICIAL, IndexTtsEngine, IndexTtsSettings
+from tts_core.engines.indextts.engine import IndexTtsEngine
+from tts_core.engines.indextts.settings import OFFICIAL, IndexTtsSettings
 from tts_core.errors import EngineTimeoutError, InvalidInputError, ModelUnavailableError
 from tts_core.models import SynthesisRequest
 from tts_core.pipeline.engine_task import run_engine_task
 from tts_core.platform import aws, storage
 from tts_core.platform.config import EngineSettings
+from tts_core.voices.registry import S3VoiceStore
 
 pytestmark = pytest.mark.heavy
 
@@ -60,7 +62,7 @@ def tiny_model() -> Path:
     if importlib.util.find_spec("indextts") is None:
         pytest.skip("the IndexTTS-2 inference code (indextts2-cli) is not installed")
     # What the image ships: the published layout (fp32, s2mel optimizer state, unused files) packed
-    # by the image's own build step (tts_core.engines.indextts_weights, bf16).
+    # by the image's own build step (tts_core.engines.indextts.weights, bf16).
     code = "from tts_local.tiny_indextts import ensure_packed; print(ensure_packed())"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -99,15 +101,16 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ[k] = v
 
 
-def _settings(model_dir: Path, tmp: Path, **overrides: Any) -> IndexTtsSettings:
-    return IndexTtsSettings(model_dir=model_dir, max_mel_tokens=MAX_MEL_TOKENS, voice_bucket=BUCKET,
-                            prompt_root=tmp / "voices", **overrides)
+def _engine(model_dir: Path, tmp: Path, **overrides: Any) -> IndexTtsEngine:
+    """Composed as the primary function's app.py composes it: the settings and an S3 voice store."""
+    return IndexTtsEngine(IndexTtsSettings(model_dir=model_dir, max_mel_tokens=MAX_MEL_TOKENS, **overrides),
+                          S3VoiceStore(BUCKET, tmp / "voices"))
 
 
 @pytest.fixture(scope="module")
 def engine(tiny_model: Path, s3: None, tmp_path_factory: pytest.TempPathFactory) -> IndexTtsEngine:
     """One engine for the module, like one warm Lambda container."""
-    return IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path_factory.mktemp("engine")))
+    return _engine(tiny_model / "checkpoints", tmp_path_factory.mktemp("engine"))
 
 
 @pytest.fixture
@@ -158,7 +161,7 @@ def test_synthesizes_through_the_handler_path_into_s3(engine: IndexTtsEngine, ne
 
 @pytest.fixture(scope="module")
 def fp32_engine(tiny_model: Path, s3: None, tmp_path_factory: pytest.TempPathFactory) -> IndexTtsEngine:
-    return IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path_factory.mktemp("fp32"), precision="fp32"))
+    return _engine(tiny_model / "checkpoints", tmp_path_factory.mktemp("fp32"), precision="fp32")
 
 
 def test_loads_every_parameter_from_the_files(fp32_engine: IndexTtsEngine, tiny_model: Path) -> None:
@@ -200,7 +203,7 @@ def test_packed_weights_keep_only_what_inference_reads(tiny_model: Path) -> None
     none of the published files inference never opens."""
     import torch
 
-    from tts_core.engines.indextts_weights import PARTS, read_manifest
+    from tts_core.engines.indextts.weights import PARTS, read_manifest
 
     manifest = read_manifest(tiny_model)
     assert manifest["parts"] == sorted(PARTS)
@@ -232,13 +235,13 @@ def test_packed_weights_keep_only_what_inference_reads(tiny_model: Path) -> None
     ({"avx2"}, "int8", "int8"),
 ])
 def test_precision_is_chosen_from_the_cpu_flags(flags: set[str], requested: str, expected: str) -> None:
-    from tts_core.engines.indextts_precision import choose_precision
+    from tts_core.engines.indextts.precision import choose_precision
 
     assert choose_precision(flags, requested) == expected
 
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
-    from tts_core.engines.indextts_precision import cpu_flags
+    from tts_core.engines.indextts.precision import cpu_flags
 
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512_bf16 avx512_vnni\n\n"
@@ -256,15 +259,17 @@ def test_precision_override_from_the_environment(monkeypatch: pytest.MonkeyPatch
 
 
 def test_unknown_precision_is_model_unavailable(s3: None, tiny_model: Path, tmp_path: Path) -> None:
-    engine = IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path, precision="fp8"))
+    engine = _engine(tiny_model / "checkpoints", tmp_path, precision="fp8")
     with pytest.raises(ModelUnavailableError, match="fp8"):
         engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
 
 
 def test_loading_does_not_import_scikit_learn(tiny_model: Path) -> None:
     """The inference code's transformers import would pull scikit-learn (0.7 s of each cold start)."""
-    code = ("import sys; from pathlib import Path; from tts_core.engines.indextts import IndexTtsEngine, "
-            "IndexTtsSettings; IndexTtsEngine(IndexTtsSettings(model_dir=Path(sys.argv[1]))).load(); "
+    code = ("import sys; from pathlib import Path; from tts_core.engines.indextts.engine import IndexTtsEngine; "
+            "from tts_core.engines.indextts.settings import IndexTtsSettings; "
+            "from tts_core.voices.registry import S3VoiceStore; "
+            "IndexTtsEngine(IndexTtsSettings(model_dir=Path(sys.argv[1])), S3VoiceStore('unused')).load(); "
             "print('sklearn' in sys.modules, 'indextts.infer_v2' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, str(tiny_model / "checkpoints")], capture_output=True,
                           text=True, timeout=300)
@@ -290,10 +295,10 @@ def test_each_compute_precision_writes_a_valid_wav(precision: str, tiny_model: P
     import torch
 
     from tts_core.audio import read_wav, wav_info
-    from tts_core.engines.indextts_precision import packed_conv1d_class, packed_linear_class
+    from tts_core.engines.indextts.precision import packed_conv1d_class, packed_linear_class
 
-    engine = fp32_engine if precision == "fp32" else IndexTtsEngine(
-        _settings(tiny_model / "checkpoints", tmp_path, precision=precision))
+    engine = fp32_engine if precision == "fp32" else _engine(tiny_model / "checkpoints", tmp_path,
+                                                             precision=precision)
     output = run_engine_task(engine, _task({"text": TEXT, "voice": "zh-female"}, f"req-{precision}"),
                              _Context(), EngineSettings())  # type: ignore[arg-type]
     wav = storage.get_bytes(BUCKET, output.audio_key)
@@ -364,8 +369,7 @@ def test_reduced_precision_checkpoint_missing_a_key_is_model_unavailable(s3: Non
         model_dir = _copy_model(tiny_model, tmp_path / missing)
         (model_dir / "gpt.pth").unlink()
         torch.save({k: v for k, v in state.items() if k != missing}, model_dir / "gpt.pth")
-        engine = IndexTtsEngine(_settings(model_dir, tmp_path / missing, precision="bf16",
-                                          hf_hub_cache=tiny_model / "hf_cache"))
+        engine = _engine(model_dir, tmp_path / missing, precision="bf16", hf_hub_cache=tiny_model / "hf_cache")
         with pytest.raises(ModelUnavailableError, match=missing.replace(".", r"\.")):
             engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
 
@@ -446,8 +450,9 @@ def test_speaker_conditioning_is_stored_and_reused(engine: IndexTtsEngine, tiny_
     keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="voices/")["Contents"]]
     assert {k.split(".cond/")[0] for k in keys if ".cond/" in k} == {"voices/zh-female", "voices/zh-male"}
 
-    fresh = IndexTtsEngine(_settings(tiny_model / "checkpoints", tmp_path))
-    fresh._model, fresh._fingerprint = engine.load(), engine._fingerprint  # same weights, empty memory
+    fresh = _engine(tiny_model / "checkpoints", tmp_path)
+    # Same weights, empty memory:
+    fresh._model, fresh.conditioning.fingerprint = engine.load(), engine.conditioning.fingerprint
     engine.load().cache_spk_audio_prompt = None  # forget the model's own cache
     fresh.synthesize(SynthesisRequest(text=TEXT, voice="zh-male"), Deadline.in_seconds(300))
     assert fresh.last_stats["conditioning_reused"] is True
@@ -496,7 +501,7 @@ def test_deadline_stops_generation_midway(engine: IndexTtsEngine, monkeypatch: p
 
 
 def test_missing_weights_are_model_unavailable(s3: None, tmp_path: Path) -> None:
-    engine = IndexTtsEngine(_settings(tmp_path / "nowhere", tmp_path))
+    engine = _engine(tmp_path / "nowhere", tmp_path)
     with pytest.raises(ModelUnavailableError) as caught:
         run_engine_task(engine, _task({"text": TEXT}), _Context(), EngineSettings())  # type: ignore[arg-type]
     assert caught.value.code == "MODEL_UNAVAILABLE" and not caught.value.retryable
@@ -516,7 +521,7 @@ def test_corrupt_gpt_checkpoint_is_model_unavailable(s3: None, tiny_model: Path,
     model_dir = _copy_model(tiny_model, tmp_path)
     (model_dir / "gpt.pth").unlink()
     (model_dir / "gpt.pth").write_bytes(b"PK\x03\x04 not a checkpoint" * 100)
-    engine = IndexTtsEngine(_settings(model_dir, tmp_path, hf_hub_cache=tiny_model / "hf_cache"))
+    engine = _engine(model_dir, tmp_path, hf_hub_cache=tiny_model / "hf_cache")
     for _ in range(2):  # the second request fails fast with the same non-retryable error
         with pytest.raises(ModelUnavailableError) as caught:
             run_engine_task(engine, _task({"text": TEXT}), _Context(), EngineSettings())  # type: ignore[arg-type]
@@ -535,7 +540,7 @@ def test_truncated_s2mel_checkpoint_is_model_unavailable(s3: None, tiny_model: P
     buf = io.BytesIO()
     torch.save(state, buf)
     (model_dir / "s2mel.pth").write_bytes(buf.getvalue())
-    engine = IndexTtsEngine(_settings(model_dir, tmp_path, hf_hub_cache=tiny_model / "hf_cache"))
+    engine = _engine(model_dir, tmp_path, hf_hub_cache=tiny_model / "hf_cache")
     with pytest.raises(ModelUnavailableError, match="s2mel checkpoint"):
         engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
 
@@ -545,7 +550,7 @@ def test_missing_hub_file_is_model_unavailable_without_network(s3: None, tiny_mo
     hub = tmp_path / "hf_cache"
     shutil.copytree(tiny_model / "hf_cache", hub, symlinks=True)
     shutil.rmtree(hub / "models--funasr--campplus")
-    engine = IndexTtsEngine(_settings(_copy_model(tiny_model, tmp_path), tmp_path, hf_hub_cache=hub))
+    engine = _engine(_copy_model(tiny_model, tmp_path), tmp_path, hf_hub_cache=hub)
     # HF_HUB_CACHE is read by huggingface_hub at import; point its constant at this copy for the test.
     import huggingface_hub.constants as hub_constants
 
@@ -559,18 +564,18 @@ def test_missing_hub_file_is_model_unavailable_without_network(s3: None, tiny_mo
 def test_the_weights_prefetched_are_the_files_a_load_reads(engine: IndexTtsEngine, tiny_model: Path) -> None:
     """What the engine asks the kernel to read ahead: the largest native libraries, then every weight file
     but w2v-bert's while it is lazy."""
-    from tts_core.engines.indextts import SEMANTIC_WEIGHTS, _native_libraries, _weight_files
+    from tts_core.engines.indextts.files import SEMANTIC_WEIGHTS, native_libraries, weight_files
 
     engine.load()  # the hub cache's location is set up by a load
     checkpoints = tiny_model / "checkpoints"
-    lazy = _weight_files(checkpoints, checkpoints / "config.yaml", True)
-    eager = _weight_files(checkpoints, checkpoints / "config.yaml", False)
+    lazy = weight_files(checkpoints, checkpoints / "config.yaml", True)
+    eager = weight_files(checkpoints, checkpoints / "config.yaml", False)
     assert {"gpt.pth", "s2mel.pth", "bpe.model", "bigvgan_generator.pt", "campplus_cn_common.bin"} <= {
         p.name for p in lazy}
     semantic = [p for p in eager if "w2v-bert" in str(p) and p.name == SEMANTIC_WEIGHTS[1]]
     assert len(semantic) == 1 and semantic[0] not in lazy and set(lazy) < set(eager)
     assert all(p.is_file() for p in eager)
-    libraries = _native_libraries()  # read ahead before the weights, as the imports map them first
+    libraries = native_libraries()  # read ahead before the weights, as the imports map them first
     assert libraries[0].name == "libtorch_cpu.so" and all(p.is_file() for p in libraries)
 
 
@@ -683,11 +688,11 @@ def test_a_voice_cloned_through_the_api_is_prepared_at_creation_and_spoken_by_th
     assert voice["primary_ready"] is True and voice["fallback_voice"] == "zh-female"
     record = voice_registry.get_record(BUCKET, voice["id"])
     assert record.owner == "key-heavy" and record.preparation.state == "ready"
-    assert voice_registry.get_conditioning(BUCKET, voice["id"], engine._fingerprint) is not None
+    assert voice_registry.get_conditioning(BUCKET, voice["id"], engine.conditioning.fingerprint) is not None
 
     # The first synthesis in that voice reuses the conditioning computed at creation.
     engine.load().cache_spk_audio_prompt = None
-    engine._conditioning.clear()
+    engine.conditioning.clear()
     output = run_engine_task(engine, _task({"text": TEXT, "voice": voice["id"]}, "req-clone"), _Context(),
                              EngineSettings())  # type: ignore[arg-type]
     assert engine.last_stats["conditioning_reused"] is True

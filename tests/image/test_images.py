@@ -23,7 +23,11 @@ import soundfile
 from tts_core.errors import code_for_error_name
 from tts_core.platform import aws
 from tts_core.voices import registry as voice_registry
-from tts_local import images
+from tts_local.images.build import build
+from tts_local.images.random_weights import random_weights
+from tts_local.images.runtime_api import RuntimeApi
+from tts_local.images.sandbox import LambdaContainer
+from tts_local.images.store import remove_images
 from tts_local.template import function_environment
 
 pytestmark = pytest.mark.image
@@ -39,13 +43,13 @@ MAX_MEL_TOKENS = 40  # a random GPT never emits its stop token: 40 codes = 0.79 
 def tiny_weights() -> str:
     """Tiny random weights in the published layout (fp32, optimizer state, unused files), in the build
     context: the image's own packing stage turns them into what it ships."""
-    return images.random_weights("tiny")
+    return random_weights("tiny")
 
 
 def _built(name: str, tmp: Path, build_args: dict[str, str] | None = None) -> Iterator[str]:
-    images.build(name, TAGS[name], build_args, log=tmp / f"build-{name}.log")
+    build(name, TAGS[name], build_args, log=tmp / f"build-{name}.log")
     yield TAGS[name]
-    images.remove_images(TAGS[name])
+    remove_images(TAGS[name])
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +103,7 @@ def _function_env(logical_id: str, endpoint: str, **extra: str) -> dict[str, str
 
 def _invoke(tag: str, env: dict[str, str], event: dict[str, Any], log: Path, timeout_s: float = 300) -> Any:
     """One invocation through the image's entry point; returns the Runtime API's record of it."""
-    with images.RuntimeApi() as api, images.LambdaContainer(tag, env) as container, \
+    with RuntimeApi() as api, LambdaContainer(tag, env) as container, \
             container.serving(api, log) as proc:
         invocation = api.invoke(event, timeout_s)
         finished = invocation.done.wait(timeout_s)
@@ -163,7 +167,7 @@ def test_only_tmp_is_writable_in_the_images(name: str, request: pytest.FixtureRe
     (EROFS, not merely a permission error of the non-root user: /var/tmp is world-writable)."""
     tag = request.getfixturevalue(f"{name}_image")
     outside = ["/var/task/x", "/var/tmp/x", "/opt/x", "/x"]
-    with images.LambdaContainer(tag) as container:
+    with LambdaContainer(tag) as container:
         done = container.run(["python", "-c", PROBE, "/tmp/ok", *outside], timeout=60)
     assert done.returncode == 0, done.stderr
     outcome = dict(line.split(" ", 1) for line in done.stdout.splitlines())

@@ -36,12 +36,13 @@ KEYS = {
 }
 # Who may write (PutObject, or a copy's destination) each kind of key: the whole table, so any change is seen.
 WRITERS = {
+    # the engines and the join write it; the record step delivers (masters, encodes, captions) beside it
     "audio": {"SynthesizePrimaryFunction", "SynthesizeFallbackFunction", "SynthesizeOfflineFunction",
-              "JoinSegmentsFunction"},
+              "JoinSegmentsFunction", "RecordResultFunction"},
     "segment": {"SynthesizePrimaryFunction", "SynthesizeFallbackFunction", "SynthesizeOfflineFunction",
-                "JoinSegmentsFunction"},
+                "JoinSegmentsFunction", "RecordResultFunction"},
     "plan": {"SynthesizePrimaryFunction", "SynthesizeFallbackFunction", "SynthesizeOfflineFunction",
-             "JoinSegmentsFunction", "PlanSegmentsFunction"},
+             "JoinSegmentsFunction", "PlanSegmentsFunction", "RecordResultFunction"},
     "result": {"RecordResultFunction"},
     "cache": {"RecordResultFunction"},
     "voice-wav": {"ApiFunction", "VoiceBootstrapFunction"},

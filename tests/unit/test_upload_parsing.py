@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from tts_core.errors import InvalidInputError
 from tts_core.pipeline import jobs
 from tts_core.pipeline.uploads import MAX_NAME_CHARS, execution_name, output_name, parse_upload
 
@@ -59,11 +60,30 @@ def test_given_the_same_object_then_the_execution_name_is_the_same_and_a_valid_r
 
 
 def test_given_text_or_a_request_body_then_a_request_with_its_options() -> None:
-    text = parse_upload("inbox/a.txt", "\ufeff你好 Hello\n".encode(), max_text_chars=100)
+    text = parse_upload("inbox/a.txt", "\ufeff你好 Hello\n".encode(), max_text_chars=100, contract_rate=22050)
     assert (text.text, text.voice) == ("你好 Hello", "zh-female")
     body = json.dumps({"text": "hi", "voice": "en-male", "speed": 1.5, "cache": False}).encode()
-    request = parse_upload("inbox/a.JSON", body, max_text_chars=100)
+    request = parse_upload("inbox/a.JSON", body, max_text_chars=100, contract_rate=22050)
     assert (request.voice, request.speed, request.cache) == ("en-male", 1.5, False)
+
+
+def test_a_txt_upload_takes_the_configured_format_and_a_json_upload_its_own() -> None:
+    text = parse_upload("inbox/a.txt", b"Hello.", max_text_chars=100, contract_rate=22050, text_format="mp3")
+    assert (text.format, text.mastering, text.captions) == ("mp3", "default", False)
+    body = json.dumps({"text": "hi", "format": "opus", "bitrate_kbps": 48, "mastering": "podcast",
+                       "captions": True}).encode()
+    request = parse_upload("inbox/a.json", body, max_text_chars=100, contract_rate=22050, text_format="mp3")
+    assert (request.format, request.bitrate_kbps, request.mastering, request.captions) == ("opus", 48, "podcast", True)
+
+
+@pytest.mark.parametrize("body", [{"format": "wav", "mastering": "acx"}, {"format": "flac", "bitrate_kbps": 128},
+                                  {"format": "mp3", "bitrate_kbps": 32}, {"format": "ogg"}, {"captions": "yes"},
+                                  {"mastering": "loud"}, {"mastering": "acx", "sample_rate": 22050}])
+def test_an_upload_asking_for_what_cannot_be_delivered_is_refused(body) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        parse_upload("inbox/a.json", json.dumps({"text": "hi"} | body).encode(), max_text_chars=100,
+                     contract_rate=22050)
+    assert caught.value.code == "INVALID_INPUT"
 
 
 @pytest.mark.parametrize(("key", "data", "code"), [
@@ -83,5 +103,5 @@ def test_given_text_or_a_request_body_then_a_request_with_its_options() -> None:
 ])
 def test_given_a_bad_file_then_a_stable_code(key: str, data: bytes, code: str) -> None:
     with pytest.raises(Exception) as caught:
-        parse_upload(key, data, max_text_chars=100)
+        parse_upload(key, data, max_text_chars=100, contract_rate=22050)
     assert getattr(caught.value, "code", None) == code, caught.value

@@ -7,8 +7,10 @@ CLI) shares it, a hit still ends in the usual result record (with `cache_hit: tr
 is part of the key: the fallback's audio is never served as the primary's.
 
 Keys are content-addressed: SHA-256 of the normalised request (validated, every default filled in,
-the sample rate resolved to the contract's) with the engine and a format version. A request with
-`"cache": false` is neither served from the cache nor stored in it.
+the sample rate resolved to the contract's, the delivery resolved: format, rate, bitrate, mastering)
+with the engine and a format version. An entry is the delivered file (mastered and encoded) with its
+captions, so a hit is served as it was recorded. A request with `"cache": false` is neither served from
+the cache nor stored in it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import json
 
 from pydantic import BaseModel
 
+from tts_core.delivery.formats import for_request
 from tts_core.errors import NotFoundError
-from tts_core.models import EngineName, EngineOutput, SynthesisRequest
+from tts_core.models import CaptionKeys, EngineName, EngineOutput, SynthesisRequest
 from tts_core.platform import storage
 from tts_core.platform.config import StorageSettings
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries are delivered files (format, mastering, captions), no longer contract WAVs
 # The engines a route can choose: the offline last resort only runs when both failed, and is never cached.
 CACHEABLE_ENGINES = (EngineName.PRIMARY, EngineName.FALLBACK)
 
@@ -47,6 +50,9 @@ def digest(request: SynthesisRequest, engine: str, contract_rate: int) -> str:
     # Neither flag changes the audio of a cacheable (single-engine) output, so neither is part of the key.
     normalised = request.model_dump(mode="json", exclude={"cache", "allow_mixed_engines"})
     normalised["sample_rate"] = request.sample_rate or contract_rate
+    delivered = for_request(request, contract_rate)  # "format": null and "format": "wav" are one entry
+    normalised |= {"format": delivered.format, "bitrate_kbps": delivered.bitrate_kbps,
+                   "delivery_rate": delivered.sample_rate}
     canonical = json.dumps({"version": CACHE_VERSION, "engine": engine, "request": normalised},
                            sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -55,7 +61,8 @@ def digest(request: SynthesisRequest, engine: str, contract_rate: int) -> str:
 def _keys(request: SynthesisRequest, engine: str, settings: StorageSettings) -> tuple[str, str] | None:
     if not request.cache or engine not in CACHEABLE_ENGINES:
         return None
-    return storage.cache_keys(engine, digest(request, engine, settings.audio_sample_rate))
+    extension = for_request(request, settings.audio_sample_rate).spec.extension
+    return storage.cache_keys(engine, digest(request, engine, settings.audio_sample_rate), extension)
 
 
 def lookup(task: CacheLookupTask, settings: StorageSettings) -> CacheAnswer:
@@ -78,8 +85,14 @@ def store(request: SynthesisRequest, output: EngineOutput, settings: StorageSett
     keys = None if output.cached else _keys(request, output.engine, settings)
     if keys is None:
         return None
-    wav_key, meta_key = keys
-    storage.copy(output.bucket, output.audio_key, wav_key)
-    entry = output.model_copy(update={"audio_key": wav_key, "segments": None})  # a hit runs no segments
+    audio_key, meta_key = keys
+    storage.copy(output.bucket, output.audio_key, audio_key)
+    captions = None
+    if output.captions is not None:
+        captions = CaptionKeys(**storage.caption_keys(audio_key))
+        for kind, key in output.captions.model_dump().items():
+            storage.copy(output.bucket, key, getattr(captions, kind))
+    # A hit runs no segments: their timings stay with the request that ran them.
+    entry = output.model_copy(update={"audio_key": audio_key, "captions": captions, "segments": None})
     storage.put_json(output.bucket, meta_key, entry.model_dump(mode="json"))
     return meta_key

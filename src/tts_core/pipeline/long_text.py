@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -73,9 +74,14 @@ def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
 
     try:
         with ThreadPoolExecutor(min(_READ_THREADS, len(parts))) as pool:
-            pcm = join_pcm(list(pool.map(read, parts)), rate, settings.segment_pause_ms / 1000)
+            pieces = list(pool.map(read, parts))
     except NotFoundError as exc:  # written by the engine, gone now: retrying will not bring it back
         raise EngineError(str(exc)) from exc
+    pause_s = settings.segment_pause_ms / 1000
+    pcm = join_pcm(pieces, rate, pause_s)
+    # Where each segment starts in the joined audio, from its samples and the pauses before it (captions).
+    pause = round(rate * pause_s)
+    starts = [frames / rate for frames in accumulate((p.size + pause for p in pieces[:-1]), initial=0)]
 
     engines = {p.engine for p in parts}
     engine = engines.pop() if len(engines) == 1 else MIXED_ENGINES
@@ -84,6 +90,7 @@ def join(task: JoinTask, settings: JoinSettings) -> EngineOutput:
     return EngineOutput(
         engine=engine, bucket=settings.bucket_name, audio_key=key, sample_rate=rate,
         duration_s=round(pcm.size / rate, 3), engine_ms=int((time.monotonic() - started) * 1000),
-        segments=[SegmentPart(index=i, engine=p.engine, duration_s=p.duration_s, engine_ms=p.engine_ms)
-                  for i, p in enumerate(parts)])
+        segments=[SegmentPart(index=i, engine=p.engine, duration_s=p.duration_s, engine_ms=p.engine_ms,
+                              offset_s=round(start, 3))
+                  for i, (p, start) in enumerate(zip(parts, starts, strict=True))])
 

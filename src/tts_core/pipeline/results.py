@@ -9,6 +9,7 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel
 
+from tts_core.errors import DeliveryError, StorageError
 from tts_core.models import (
     Attempt,
     EngineName,
@@ -20,6 +21,7 @@ from tts_core.models import (
 )
 from tts_core.pipeline import cache, uploads
 from tts_core.pipeline.attempts import read_attempts
+from tts_core.pipeline.deliver import deliver
 from tts_core.platform import storage
 from tts_core.platform.config import ResultSettings
 from tts_core.platform.observability import logger, new_metrics
@@ -61,13 +63,21 @@ def record_result(task: RecordTask, settings: ResultSettings, failure: Failure |
                 for a in read_attempts(task.execution_arn)]
     total_ms = int((datetime.now(UTC) - datetime.fromisoformat(task.submitted_at)).total_seconds() * 1000)
     failed = [a for a in attempts if a.outcome in ("failed", "timed_out")]
-    if task.outcome == "succeeded" and task.engine_result is not None:
-        out = task.engine_result
+    out, delivery_error = _delivered(task, settings)
+    if out is not None:
         result = SynthesisResult(
             request_id=task.request_id, correlation_id=task.correlation_id, status="succeeded",
             engine_used=out.engine, bucket=out.bucket, audio_key=out.audio_key, sample_rate=out.sample_rate,
             duration_s=out.duration_s, attempts=attempts, total_ms=total_ms, request=task.request,
-            cache_hit=out.cached, segments=_with_attempts(out.segments, attempts))
+            cache_hit=out.cached, segments=_with_attempts(out.segments, attempts), format=out.format,
+            content_type=out.content_type, bitrate_kbps=out.bitrate_kbps, captions=out.captions,
+            loudness=out.loudness)
+    elif delivery_error is not None:
+        result = SynthesisResult(
+            request_id=task.request_id, correlation_id=task.correlation_id, status="failed",
+            engine_used=task.engine_result.engine if task.engine_result else None, bucket=settings.bucket_name,
+            error_code=delivery_error.code, error_message=delivery_error.message, attempts=attempts,
+            total_ms=total_ms, request=task.request)
     else:
         summary = "; ".join(f"{a.engine}: {a.code}" for a in failed) or "no engine could be run"
         result = SynthesisResult(
@@ -82,8 +92,8 @@ def record_result(task: RecordTask, settings: ResultSettings, failure: Failure |
         return SynthesisResult.model_validate(storage.get_json(settings.bucket_name, key))
     if task.upload is not None:
         uploads.record_outcome(result, task.upload)
-    if task.engine_result is not None:
-        _keep_in_cache(task.request, task.engine_result, settings)
+    if out is not None:
+        _keep_in_cache(task.request, out, settings)
     if failure is None:
         _emit_metrics(result)
         _passive_signal(result, settings, routing.failure_source(task.owner, task.upload is not None))
@@ -94,6 +104,21 @@ def record_result(task: RecordTask, settings: ResultSettings, failure: Failure |
                                            "error_code": result.error_code, "cache_hit": result.cache_hit,
                                            "segments": len(result.segments or ())})
     return result
+
+
+def _delivered(task: RecordTask, settings: ResultSettings) -> tuple[EngineOutput | None, DeliveryError | None]:
+    """The engine's output delivered (mastered, encoded, described), or why it could not be. S3's
+    transient errors propagate (the state machine retries the record step); anything else is a bug in
+    delivery, recorded as a failure rather than an output that is not what was asked."""
+    if task.outcome != "succeeded" or task.engine_result is None:
+        return None, None
+    try:
+        return deliver(task.request_id, task.request, task.engine_result, settings), None
+    except StorageError:
+        raise
+    except Exception as exc:
+        logger.exception("delivery failed")
+        return None, DeliveryError(f"the audio could not be delivered as asked: {type(exc).__name__}: {exc}")
 
 
 def _with_attempts(parts: list[SegmentPart] | None, attempts: list[Attempt]) -> list[SegmentPart] | None:

@@ -1,6 +1,8 @@
-"""S3 uploads as an entry point: `inbox/<name>.txt` (UTF-8 text, default voice) or
-`inbox/<name>.json` (a request body, as for the API) becomes one synthesis; the outcome is
-`outputs/<name>.wav` + `outputs/<name>.json`, or `failed/<name>.json` with a stable code.
+"""S3 uploads as an entry point: `inbox/<name>.txt` (UTF-8 text, default voice, delivered in the
+UploadTextFormat Parameter's format) or `inbox/<name>.json` (a request body, as for the API: format,
+bitrate_kbps, mastering and captions included) becomes one synthesis; the outcome is
+`outputs/<name>.<wav|flac|mp3|opus>` (with `captions`, `outputs/<name>.srt`, `.vtt` and `.marks.json`
+beside it) + `outputs/<name>.json`, or `failed/<name>.json` with a stable code.
 
 Exactly once: S3 delivers events at least once, and EventBridge cannot name the execution it
 starts. So the rule targets the ingest_upload Lambda, which names the execution after the object
@@ -29,6 +31,7 @@ from urllib.parse import unquote_plus
 from pydantic import AliasChoices, BaseModel, Field
 
 from tts_core.catalogue import get_voice
+from tts_core.delivery import formats
 from tts_core.errors import (
     EmptyUploadError,
     InvalidEncodingError,
@@ -40,7 +43,17 @@ from tts_core.errors import (
     UnsupportedMediaTypeError,
     quoted,
 )
-from tts_core.models import MAX_REQUEST_BYTES, Attempt, SynthesisRequest, SynthesisResult, UploadSource, parse_request
+from tts_core.models import (
+    MAX_REQUEST_BYTES,
+    Attempt,
+    AudioFormat,
+    CaptionKeys,
+    LoudnessReport,
+    SynthesisRequest,
+    SynthesisResult,
+    UploadSource,
+    parse_request,
+)
 from tts_core.pipeline import jobs
 from tts_core.platform import storage
 from tts_core.platform.config import IngestSettings
@@ -133,9 +146,11 @@ def _read(upload: UploadSource) -> tuple[str, bytes]:
     raise NotFoundError(f"s3://{upload.bucket}/{upload.key} ({upload.version_id or upload.etag}) is gone")
 
 
-def parse_upload(key: str, data: bytes, *, max_text_chars: int,
-                 voice_exists: Callable[[str], object] = get_voice) -> SynthesisRequest:
-    """An uploaded file as a request, or an InvalidInputError with a stable code."""
+def parse_upload(key: str, data: bytes, *, max_text_chars: int, contract_rate: int,
+                 voice_exists: Callable[[str], object] = get_voice,
+                 text_format: AudioFormat = "wav") -> SynthesisRequest:
+    """An uploaded file as a request, or an InvalidInputError with a stable code. A .txt is delivered as
+    `text_format`; a .json says what it wants, and what it asks for must be deliverable."""
     file_name = PurePosixPath(key).name
     if file_name.lower() in (".txt", ".json"):  # a dot file: Path sees no extension, the user sees one
         raise InvalidInputError(f"the file name '{file_name}' is only an extension: name it, e.g. hello{file_name}")
@@ -154,14 +169,17 @@ def parse_upload(key: str, data: bytes, *, max_text_chars: int,
     except UnicodeDecodeError as exc:
         raise InvalidEncodingError(f"the uploaded file is not valid UTF-8 (byte {exc.start})") from None
     if kind == ".txt":
-        return parse_request({"text": text}, max_text_chars=max_text_chars, voice_exists=voice_exists)
+        return parse_request({"text": text, "format": text_format}, max_text_chars=max_text_chars,
+                             voice_exists=voice_exists)
     try:
         raw = json.loads(text)
     except ValueError as exc:
         raise MalformedJsonError(f"the uploaded file is not valid JSON: {exc}") from None
     except RecursionError:
         raise MalformedJsonError("the uploaded file nests too deeply to parse") from None
-    return parse_request(raw, max_text_chars=max_text_chars, voice_exists=voice_exists)
+    request = parse_request(raw, max_text_chars=max_text_chars, voice_exists=voice_exists)
+    formats.for_request(request, contract_rate)
+    return request
 
 
 # ---- the ingest step ----------------------------------------------------------------------------
@@ -187,6 +205,7 @@ def ingest(event: ObjectCreatedEvent, settings: IngestSettings) -> IngestOutcome
             logger.info("upload superseded before it was read", extra=logged | {"superseded_by": newer})
             return IngestOutcome(status="superseded", **base)
         request = parse_upload(key, data, max_text_chars=settings.max_text_chars,
+                               contract_rate=settings.audio_sample_rate, text_format=settings.upload_text_format,
                                voice_exists=lambda voice: directory.lookup(upload.bucket, voice))
     except NotFoundError:
         newer = _newer_version(upload)
@@ -222,6 +241,10 @@ class UploadRecord(BaseModel):
     engine_used: str | None = None
     cache_hit: bool | None = None
     audio_key: str | None = None
+    format: AudioFormat | None = None
+    content_type: str | None = None
+    captions: CaptionKeys | None = None  # under outputs/, beside the audio
+    loudness: LoudnessReport | None = None
     duration_s: float | None = None
     sample_rate: int | None = None
     total_ms: int | None = None
@@ -305,9 +328,16 @@ def _record_failure(upload: UploadSource, record: UploadRecord) -> str:
     key = storage.failed_key(upload.name)
     if (newer := _newer_version(upload) or _write_if_newest(upload, key, _json(record), "application/json")):
         return record_superseded(upload, newer, record)
-    for older in storage.output_keys(upload.name):  # the newest version failed: an older one's audio is stale
+    for older in _output_keys(upload.name):  # the newest version failed: an older one's outputs are stale
         _delete_if_older(upload, older)
     return key
+
+
+def _output_keys(name: str) -> list[str]:
+    """Every key an upload's outputs may have: its record, the audio in any format, the captions beside it."""
+    audio = [storage.output_keys(name, spec.extension)[0] for spec in formats.FORMATS.values()]
+    captions = [key for a in audio[:1] for key in storage.caption_keys(a).values()]  # the same for every format
+    return [*audio, *captions, storage.output_keys(name)[1]]
 
 
 def record_rejection(upload: UploadSource, error: InvalidInputError) -> None:
@@ -321,18 +351,29 @@ def record_outcome(result: SynthesisResult, upload: UploadSource) -> str:
         status=result.status, name=upload.name, source=upload, request_id=result.request_id,
         code=result.error_code, message=result.error_message, engine_used=result.engine_used,
         cache_hit=result.cache_hit, duration_s=result.duration_s, sample_rate=result.sample_rate,
-        total_ms=result.total_ms, attempts=result.attempts)
+        total_ms=result.total_ms, attempts=result.attempts, format=result.format, content_type=result.content_type,
+        loudness=result.loudness)
     if result.status == "failed" or not result.audio_key:
         return _record_failure(upload, record)
     if (newer := _newer_version(upload)) is not None:
         return record_superseded(upload, newer, record)
-    wav_key, record_key = storage.output_keys(upload.name)
-    done = record.model_copy(update={"audio_key": wav_key})
-    # The WAV first: the record says it is done. Each write loses to a newer version's. The WAV is copied
-    # inside S3: a long text's audio never passes through this function's memory.
-    newer = (_write_if_newest(upload, wav_key, None, "audio/wav", copy_of=result.audio_key)
-             or _write_if_newest(upload, record_key, _json(done), "application/json"))
-    if newer is not None:
+    spec = formats.spec(result.format or formats.DEFAULT_FORMAT)
+    audio_key, record_key = storage.output_keys(upload.name, spec.extension)
+    # The audio and its captions first: the record says they are done. Each write loses to a newer version's.
+    # Each is copied inside S3: a long text's audio never passes through this function's memory.
+    writes = [(audio_key, result.audio_key, spec.content_type)]
+    captions = None
+    if result.captions is not None:
+        captions = CaptionKeys(**storage.caption_keys(audio_key))
+        writes += [(getattr(captions, kind), source, storage.CAPTION_KINDS[kind][1])
+                   for kind, source in result.captions.model_dump().items()]
+    done = record.model_copy(update={"audio_key": audio_key, "captions": captions})
+    for key, source, content_type in writes:
+        if (newer := _write_if_newest(upload, key, None, content_type, copy_of=source)):
+            return record_superseded(upload, newer, record)
+    if (newer := _write_if_newest(upload, record_key, _json(done), "application/json")) is not None:
         return record_superseded(upload, newer, record)
-    _delete_if_older(upload, storage.failed_key(upload.name))  # an earlier failure of this name is over
+    written = {key for key, _, _ in writes} | {record_key}
+    for stale in [storage.failed_key(upload.name), *(k for k in _output_keys(upload.name) if k not in written)]:
+        _delete_if_older(upload, stale)  # an earlier failure, or outputs in another format, are over
     return record_key

@@ -12,7 +12,7 @@ from typing import TypeVar
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tts_core.models import SAMPLE_RATES
+from tts_core.models import SAMPLE_RATES, AudioFormat
 
 
 class _Env(BaseSettings):
@@ -79,6 +79,7 @@ class IngestSettings(StorageSettings):
 
     state_machine_arn: str
     max_text_chars: int = Field(gt=0)
+    upload_text_format: AudioFormat  # what a .txt upload is delivered as (a .json names its own)
 
 
 class BreakerEnv(_Env):
@@ -98,6 +99,10 @@ class ProbeSettings(BreakerEnv):
 
 
 class ResultSettings(StorageSettings, BreakerEnv):
+    """The record_result function, which also delivers the audio: it times captions on the segments the
+    plan cut (the same segmentation, so the same SEGMENT_MAX_CHARS as the plan)."""
+
+    segment_max_chars: int = Field(gt=0)
     tenant_usage_table: str  # an API job's end frees its key's slot (tts_core.tenancy.budget)
 
 

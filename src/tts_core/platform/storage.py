@@ -34,9 +34,21 @@ class ObjectHead:
     metadata: dict[str, str]
 
 
-def audio_key(request_id: str, engine: str) -> str:
-    # One key per engine: a primary that finishes after its timeout cannot overwrite the fallback's audio.
-    return f"{AUDIO_PREFIX}{request_id}/{engine}.wav"
+def audio_key(request_id: str, engine: str, extension: str = "wav") -> str:
+    """An engine's contract WAV, and the delivered file (the WAV replaced in place when wav is delivered).
+    One key per engine: a primary that finishes after its timeout cannot overwrite the fallback's audio."""
+    return f"{AUDIO_PREFIX}{request_id}/{engine}.{extension}"
+
+
+# kind -> (extension, content type); the marks are JSON lines, as Polly's speech marks
+CAPTION_KINDS = {"srt": ("srt", "application/x-subrip; charset=utf-8"), "vtt": ("vtt", "text/vtt; charset=utf-8"),
+                 "marks": ("marks.json", "application/x-ndjson; charset=utf-8")}
+
+
+def caption_keys(audio: str) -> dict[str, str]:
+    """The captions and sentence marks beside an audio key (its extension replaced), by kind."""
+    base = audio.rsplit(".", 1)[0]
+    return {kind: f"{base}.{extension}" for kind, (extension, _) in CAPTION_KINDS.items()}
 
 
 def segments_prefix(request_id: str) -> str:
@@ -64,15 +76,15 @@ def result_key(request_id: str) -> str:
     return f"{RESULTS_PREFIX}{request_id}.json"
 
 
-def cache_keys(engine: str, digest: str) -> tuple[str, str]:
-    """(WAV, metadata) of one cache entry: content-addressed by the request's digest, per engine."""
+def cache_keys(engine: str, digest: str, extension: str = "wav") -> tuple[str, str]:
+    """(audio, metadata) of one cache entry: content-addressed by the request's digest, per engine."""
     base = f"{CACHE_PREFIX}{engine}/{digest}"
-    return f"{base}.wav", f"{base}.json"
+    return f"{base}.{extension}", f"{base}.json"
 
 
-def output_keys(name: str) -> tuple[str, str]:
-    """(WAV, record) of an upload that was synthesized; `name` is already sanitised."""
-    return f"{OUTPUTS_PREFIX}{name}.wav", f"{OUTPUTS_PREFIX}{name}.json"
+def output_keys(name: str, extension: str = "wav") -> tuple[str, str]:
+    """(audio, record) of an upload that was synthesized; `name` is already sanitised."""
+    return f"{OUTPUTS_PREFIX}{name}.{extension}", f"{OUTPUTS_PREFIX}{name}.json"
 
 
 def failed_key(name: str) -> str:
@@ -160,8 +172,9 @@ def exists(bucket: str, key: str) -> bool:
 
 def copy(bucket: str, source_key: str, key: str, *, metadata: dict[str, str] | None = None,
          content_type: str = "audio/wav", if_match: str | None = None, if_absent: bool = False) -> None:
-    """A server-side copy: audio never passes through the Lambda. With `metadata`, the copy carries it
-    (and `content_type`) instead of the source's; with `if_match` or `if_absent`, conditional as put_bytes is."""
+    """A server-side copy (its Content-Type too): audio never passes through the Lambda. With `metadata`,
+    the copy carries it (and `content_type`) instead of the source's; with `if_match` or `if_absent`,
+    conditional as put_bytes is."""
     conditions = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"} if if_absent else {}
     replace = ({"Metadata": metadata, "MetadataDirective": "REPLACE", "ContentType": content_type}
                if metadata is not None else {})
@@ -210,6 +223,7 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
         raise StorageError(f"could not list s3://{bucket}/{prefix}: {exc}") from exc
 
 
-def presigned_url(bucket: str, key: str, expires_s: int) -> str:
-    return aws.client("s3").generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
+def presigned_url(bucket: str, key: str, expires_s: int, content_type: str | None = None) -> str:
+    """A GET URL; with `content_type`, S3 answers with that Content-Type whatever the object was stored with."""
+    params = {"Bucket": bucket, "Key": key} | ({"ResponseContentType": content_type} if content_type else {})
+    return aws.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)

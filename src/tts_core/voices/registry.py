@@ -12,9 +12,10 @@ S3 layout, through `tts_core.platform.storage` only:
 A listing of each voice a caller may use (`inventory`) says which have a reference and a conditioning:
 the API reads readiness from it; it never lists other tenants' voices.
 
-The engine needs a local file (the inference code reads prompts with librosa): `PromptCache` downloads
-each prompt to /tmp once, named by its content hash. The upstream speaker cache is keyed by the *path*
-string, so a path per content (never one reused temp file) also keeps that cache honest.
+The engine needs a local file (the inference code reads prompts with librosa): `S3VoiceStore`, the
+engines' VoiceStore, downloads each prompt to /tmp once, named by its content hash. The upstream
+speaker cache is keyed by the *path* string, so a path per content (never one reused temp file) also
+keeps that cache honest.
 """
 
 from __future__ import annotations
@@ -254,15 +255,16 @@ def inventory(bucket: str, owner: str | None, catalogue_ids: list[str]) -> Inven
     return Inventory(frozenset(referenced), frozenset(conditioned), tuple(owned))
 
 
-class PromptCache:
-    """Local copies of registered prompts under `root` (Lambda: /tmp), one file per content hash."""
+class S3VoiceStore:
+    """The engines' VoiceStore (tts_core.engines.voice_store) on this bucket: references copied under
+    `root` (Lambda: /tmp) once, one file per content hash; conditioning under voices/<id>.cond/."""
 
     def __init__(self, bucket: str, root: Path = Path("/tmp/voices")) -> None:
         self.bucket = bucket
         self.root = root
         self._lock = threading.Lock()
 
-    def local_prompt(self, voice_id: str) -> tuple[VoiceRecord, Path]:
+    def local_prompt(self, voice_id: str) -> tuple[str, Path]:
         record = get_record(self.bucket, voice_id)  # small GET per request: a re-registration takes effect
         path = self.root / f"{record.sha256}.wav"
         with self._lock:
@@ -275,4 +277,10 @@ class PromptCache:
                 tmp = path.with_suffix(f".{os.getpid()}.part")
                 tmp.write_bytes(data)
                 tmp.replace(path)  # atomic: a reader never sees half a prompt
-        return record, path
+        return record.sha256, path
+
+    def get_conditioning(self, voice_id: str, fingerprint: str) -> bytes | None:
+        return get_conditioning(self.bucket, voice_id, fingerprint)
+
+    def put_conditioning(self, voice_id: str, fingerprint: str, blob: bytes, sha256: str) -> None:
+        put_conditioning(self.bucket, voice_id, fingerprint, blob, sha256)

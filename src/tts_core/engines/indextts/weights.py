@@ -1,7 +1,7 @@
 """IndexTTS-2 weights for the image: the published files in, the PACKED layout out. The primary
 Dockerfile runs this in one RUN per part (each part a layer of its own), for both weight sources:
 
-    python -m tts_core.engines.indextts_weights pack SRC DST [--part gpt|w2v-bert|emotion|rest ...]
+    python -m tts_core.engines.indextts.weights pack SRC DST [--part gpt|w2v-bert|emotion|rest ...]
         [--dtype bfloat16] [--emotion 1] [--source local|hub]
 
 Defaults come from the Dockerfile's build arguments (a RUN sees them in its environment): WEIGHTS_DTYPE,
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tts_core.engines.indextts import model_files
+from tts_core.engines.indextts.files import model_files
 
 # Stored as published (fp32): the semantic codec maps w2v-bert features to discrete codes by nearest
 # codebook entry (a rounding error can change a code) and CAMPPlus is 28 MB; together 0.1 GB of bf16

@@ -1,0 +1,117 @@
+"""Replacements for the inference code's own loaders, patched in while IndexTTS2 is constructed:
+s2mel's checkpoint checked key by key, w2v-bert in the compute format, and the two models a cold start
+does not need (w2v-bert, the Qwen emotion model) deferred to their first use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tts_core.engines.indextts import precision
+from tts_core.errors import ModelUnavailableError
+
+
+def checked_s2mel_loader(load: Callable[..., Any]) -> Callable[..., Any]:
+    """infer_v2 loads s2mel with strict=False and drops keys whose shape differs: a wrong or truncated
+    checkpoint would give noise, not an error. Require every parameter to come from the file."""
+
+    def loader(model: Any, optimizer: Any, path: str, **kwargs: Any) -> Any:
+        import torch
+
+        state = torch.load(path, map_location="cpu")["net"]
+        missing: list[str] = []
+        for key, module in model.models.items():
+            got = {k.removeprefix("module."): v for k, v in state.get(key, {}).items()}
+            missing += [f"{key}.{k}" for k, p in module.named_parameters()
+                        if k not in got or tuple(got[k].shape) != tuple(p.shape)]
+        if missing:
+            raise ModelUnavailableError(f"s2mel checkpoint {path} lacks {len(missing)} parameters "
+                                        f"(first: {missing[:3]})")
+        del state
+        return load(model, optimizer, path, **kwargs)
+
+    return loader
+
+
+def semantic_model(secondary: precision.Precision, build: Callable[[str], Any]) -> Callable[[str], Any]:
+    """w2v-bert in the compute format: loaded as bf16 (no fp32 copy of a bf16 file), its linear layers
+    packed, the few other parameters (norms, convolutions) back to fp32."""
+
+    def load(stats_path: str) -> Any:
+        if secondary == "fp32":
+            return build(stats_path)
+        import torch
+        from transformers import Wav2Vec2BertModel
+
+        model = Wav2Vec2BertModel.from_pretrained("facebook/w2v-bert-2.0", torch_dtype=torch.bfloat16).eval()
+        precision.pack_linears(model, secondary)
+        model.float()
+        stats = torch.load(stats_path, map_location="cpu")
+        return model, stats["mean"], torch.sqrt(stats["var"])
+
+    return load
+
+
+def lazy_semantic_model(secondary: precision.Precision) -> Callable[[str], Any]:
+    """w2v-bert (580 M parameters) only computes a voice's conditioning, which is stored per voice:
+    load it on the first voice that needs it, not at every cold start."""
+    from indextts.utils import maskgct_utils
+
+    def build(stats_path: str) -> Any:
+        import torch
+
+        stats = torch.load(stats_path, map_location="cpu")
+        return (LazyModule(lambda: semantic_model(secondary, maskgct_utils.build_semantic_model)(stats_path)[0]),
+                stats["mean"], torch.sqrt(stats["var"]))
+
+    return build
+
+
+class LazyModule:
+    """Stands for a torch module until it is first called; .to()/.eval() before that are no-ops (the
+    inference code calls them at init, on CPU)."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+        self._real: Any = None
+
+    def _module(self) -> Any:
+        if self._real is None:
+            try:
+                self._real = self._load()
+            except Exception as exc:
+                raise ModelUnavailableError(f"w2v-bert could not be loaded: {type(exc).__name__}: {exc}") from exc
+        return self._real
+
+    def to(self, *_a: Any, **_kw: Any) -> LazyModule:
+        return self
+
+    def eval(self) -> LazyModule:
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._module()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module(), name)
+
+
+def lazy_emotion_model(cls: type) -> Callable[[str], Any]:
+    """QwenEmotion loads a ~1.2 GB model at init even when emotion-from-text is never asked for:
+    defer it to the first use."""
+
+    class LazyEmotionModel:
+        def __init__(self, model_dir: str) -> None:
+            self._model_dir = model_dir
+            self._real: Any = None
+
+        def __getattr__(self, name: str) -> Any:
+            if self._real is None:
+                try:
+                    self._real = cls(self._model_dir)
+                except Exception as exc:
+                    raise ModelUnavailableError(f"the emotion model at {self._model_dir} could not be "
+                                                f"loaded: {exc}") from exc
+            return getattr(self._real, name)
+
+    return LazyEmotionModel
