@@ -85,3 +85,22 @@ def test_a_history_that_cannot_be_read_is_a_retryable_error(local_stack) -> None
         with pytest.raises(AwsServiceError) as raised:
             read_attempts(missing)
         assert raised.value.retryable
+
+
+class _DeadlineSeen(ToneEngine):
+    def __init__(self) -> None:
+        super().__init__("primary")
+        self.remaining_s: list[float] = []
+
+    def synthesize(self, request, deadline):  # type: ignore[no-untyped-def]
+        self.remaining_s.append(deadline.remaining())
+        return super().synthesize(request, deadline)
+
+
+def test_the_engine_stops_at_the_states_timeout_not_the_lambdas(local_stack) -> None:
+    """The primary Lambda may run 900 s; the state gives up at PrimaryTimeoutSeconds, and so does its engine."""
+    primary = _DeadlineSeen()
+    with local_stack(engines={"primary": primary}, PrimaryTimeoutSeconds="7") as stack:
+        assert stack.wait(stack.submit(SynthesisRequest(text="Hello."))).status == "succeeded"
+    (remaining,) = primary.remaining_s
+    assert 1.0 <= remaining <= 7.0

@@ -22,6 +22,17 @@ def props(logical: str) -> dict[str, Any]:
     return RESOURCES[logical]["Properties"]
 
 
+def definition_with(parameters: dict[str, str]) -> dict[str, Any]:
+    """The ASL with the template's substitutions, as the local stack and CloudFormation make them."""
+    stack = LocalStack(parameters)
+    spec = props("SynthesisStateMachine")
+    text = (ROOT / spec["DefinitionUri"]).read_text()
+    for key, value in stack.resolver.resolve(spec["DefinitionSubstitutions"]).items():
+        text = text.replace("${" + key + "}", str(value))
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
 def test_the_primary_is_bounded_by_a_parameter_and_the_functions_that_must_run_keep_capacity() -> None:
     expected = {"SynthesizePrimaryFunction": "PrimaryReservedConcurrency",
                 "ApiFunction": "ApiReservedConcurrency", "RecordResultFunction": "RecordReservedConcurrency",
@@ -90,13 +101,21 @@ def test_an_execution_that_ends_badly_reaches_the_record_function() -> None:
 
 
 def test_the_job_has_a_deadline_and_the_record_step_retries_what_is_transient() -> None:
-    stack = LocalStack({"JobTimeoutSeconds": "1234"})
-    spec = props("SynthesisStateMachine")
-    text = (ROOT / spec["DefinitionUri"]).read_text()
-    for key, value in stack.resolver.resolve(spec["DefinitionSubstitutions"]).items():
-        text = text.replace("${" + key + "}", str(value))
-    definition = json.loads(text)
+    definition = definition_with({"JobTimeoutSeconds": "1234"})
     assert definition["TimeoutSeconds"] == 1234
     for state in ("RecordSuccess", "RecordFailure"):
         retried = {name for rule in definition["States"][state]["Retry"] for name in rule["ErrorEquals"]}
         assert {"AwsServiceError", "StorageError", "Lambda.TooManyRequestsException"} <= retried, state
+
+
+def test_every_engine_task_tells_its_engine_the_states_timeout() -> None:
+    definition = definition_with({"PrimaryTimeoutSeconds": "77", "FallbackTimeoutSeconds": "33"})
+    states = dict(definition["States"]) | definition["States"]["PrimarySegments"]["ItemProcessor"]["States"]
+    for name, state in states.items():
+        payload = state.get("Parameters", {}).get("Payload", {})
+        if "engine" not in payload:
+            continue
+        if "TimeoutSecondsPath" in state:  # the route sets the primary's: the engine reads the same field
+            assert payload["timeout_s.$"] == state["TimeoutSecondsPath"], name
+        else:
+            assert payload["timeout_s"] == state["TimeoutSeconds"], name
