@@ -42,9 +42,11 @@ def as_key(key: str) -> dict[str, str]:
     return {"x-api-key": key}
 
 
-def post(server: ApiServer, key: str, text: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+def post(server: ApiServer, key: str, text: str,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:
     request = urllib.request.Request(server.url + "/api/synthesize", data=json.dumps({"text": text}).encode(),
-                                     method="POST", headers={"Content-Type": "application/json"} | as_key(key))
+                                     method="POST",
+                                     headers={"Content-Type": "application/json"} | as_key(key) | (headers or {}))
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read()), dict(answer.headers.items())
@@ -124,3 +126,17 @@ def test_the_page_runs_only_its_own_script_and_is_never_framed(local_stack) -> N
         assert "frame-ancestors 'none'" in policy and "script-src 'sha256-" in policy
         assert "unsafe-inline" not in policy.split("script-src", 1)[1].split(";", 1)[0]
         assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_retried_post_with_an_idempotency_key_returns_the_same_job_and_pays_once(local_stack) -> None:
+    with two_keys(local_stack, KeyDailyCharacters="30") as (server, stack):
+        retry = {"Idempotency-Key": "order-42"}
+        first = post(server, KEY_A, "Say it only once.", retry)  # 17 characters
+        again = post(server, KEY_A, "Say it only once.", retry)
+        assert first[0] == again[0] == 200 and first[1]["request_id"] == again[1]["request_id"]
+        assert len(stack.function("primary").engine.calls) == 1
+        other_key = post(server, KEY_B, "Say it only once.", retry)  # the same header from another key
+        assert other_key[0] == 200 and other_key[1]["request_id"] != first[1]["request_id"]
+        # Only the first charged key A's budget: 17 of 30 characters are used, 13 are left.
+        assert post(server, KEY_A, "Thirteen char")[0] == 200
+        assert post(server, KEY_A, "x", {"Idempotency-Key": "\x07bad"})[1]["code"] == "INVALID_INPUT"

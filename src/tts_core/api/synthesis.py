@@ -23,7 +23,7 @@ from tts_core.api.http import (
     settings,
 )
 from tts_core.api.schemas import JobBody
-from tts_core.errors import TtsError
+from tts_core.errors import InvalidInputError, NotFoundError, TtsError
 from tts_core.models import SynthesisRequest, check_limits
 from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import Job
@@ -33,6 +33,7 @@ from tts_core.tenancy import budget
 from tts_core.voices import directory
 
 SYNTHESIZE_PATH = "/api/synthesize"
+MAX_IDEMPOTENCY_KEY_CHARS = 255
 router = Router()
 
 
@@ -56,7 +57,9 @@ def job_body(job: Job, base: str) -> JobBody:
 
 @router.post(SYNTHESIZE_PATH, enable_validation=True, security=API_KEY, summary="Synthesize speech",
              description="Waits up to SyncWaitSeconds: 200 with the audio, 202 while it runs on, 502 if every "
-                         "engine failed. An identical request is served from the cache unless `cache` is false.",
+                         "engine failed. An identical request is served from the cache unless `cache` is false. "
+                         "With an `Idempotency-Key` header, a retry with the same key returns the first request's "
+                         "job.",
              responses=documented({200: ("the audio is ready", JobBody),
                                    202: ("still running: poll status_url", JobBody),
                                    502: ("every engine failed; the attempts say why", JobBody)},
@@ -69,10 +72,17 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
     request = check_limits(request, max_text_chars=conf.max_text_chars,
                            voice_exists=lambda voice: directory.lookup(conf.bucket_name, voice, caller))
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
-    request_id = jobs.new_request_id()
+    retry_of = idempotency_key(event)
+    request_id = jobs.idempotent_request_id(caller, retry_of) if retry_of else jobs.new_request_id()
+    if retry_of and (earlier := _existing_job(request_id, caller)) is not None:
+        return json_answer(202, job_body(earlier, base_url(event)), exclude_none=True)  # a retry pays nothing
     budget.start_job(conf.tenant_usage_table, caller, request_id, len(request.text), budget_limits())
     try:
         jobs.start(conf.state_machine_arn, request, correlation_id, request_id=request_id, owner=caller)
+    except jobs.AlreadyStartedError:  # the same retry, racing: the first one's job is the answer
+        budget.end_job(conf.tenant_usage_table, caller, request_id)
+        earlier = jobs.Job(request_id=request_id, status="running", execution_status="RUNNING")
+        return json_answer(202, job_body(earlier, base_url(event)), exclude_none=True)
     except Exception:  # not started: the slot it took is free again (the error itself answers as usual)
         budget.end_job(conf.tenant_usage_table, caller, request_id)
         raise
@@ -80,6 +90,23 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
                                             "chars": len(request.text)})
     job = jobs.Job(request_id=request_id, status="running", execution_status="RUNNING")
     return json_answer(202, job_body(job, base_url(event)), exclude_none=True)
+
+
+def idempotency_key(event: Any) -> str | None:
+    """The client's Idempotency-Key header: a retried POST with the same one returns the same job."""
+    value = next((v for k, v in (event.headers or {}).items() if k.lower() == "idempotency-key"), None)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY_CHARS or not value.isprintable():
+        raise InvalidInputError(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+    return str(value)
+
+
+def _existing_job(request_id: str, caller: str | None) -> Job | None:
+    try:
+        return jobs.status(settings().state_machine_arn, settings().bucket_name, request_id, owner=caller)
+    except NotFoundError:
+        return None
 
 
 @router.get("/api/jobs/<request_id>", security=API_KEY, summary="A job's status and result",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -20,7 +21,7 @@ from tts_core.voices.directory import ANY_OWNER, Owner
 JobStatus = Literal["running", "succeeded", "failed"]
 # API requests: time-sortable and random; uploads: derived from the object (see tts_core.pipeline.uploads).
 # Matched whole (fullmatch): `$` also matches before a final newline.
-_REQUEST_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}|upload-[0-9a-f]{32}")
+_REQUEST_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}|upload-[0-9a-f]{32}|idem-[0-9a-f]{32}")
 _FINAL = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "failed", "ABORTED": "failed"}
 
 
@@ -45,6 +46,12 @@ def new_request_id(now: datetime | None = None) -> str:
     """Sortable by time, unique, and safe as an S3 key part and a Step Functions execution name."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:12]}"
+
+
+def idempotent_request_id(owner: str | None, idempotency_key: str) -> str:
+    """The request id of a POST sent with an Idempotency-Key: the same key of the same API key names the
+    same execution, which Step Functions starts once (names are unique for 90 days)."""
+    return "idem-" + hashlib.sha256(f"{owner or ''}\n{idempotency_key}".encode()).hexdigest()[:32]
 
 
 def execution_input(request: SynthesisRequest, request_id: str, correlation_id: str,
