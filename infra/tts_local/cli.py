@@ -43,6 +43,7 @@ DEFAULT_AWS_PORT = 4566
 DEFAULT_API_PORT = 3000
 ENDPOINT_ENV = "TTS_LOCAL_ENDPOINT"
 API_KEY_ENV = "TTS_LOCAL_API_KEY"
+API_KEYS_ENV = "TTS_LOCAL_API_KEYS"  # several keys, comma-separated: a usage plan with several keys
 ADMIN_KEY_ENV = "TTS_LOCAL_ADMIN_KEY"
 
 
@@ -355,7 +356,9 @@ def _book_progress(stack: LocalStack, request_id: str, args: argparse.Namespace)
 def cmd_serve(args: argparse.Namespace) -> int:
     from moto.server import ThreadedMotoServer
 
-    api_key = _secret(args.api_key, args.api_key_file, API_KEY_ENV)  # a bad key file stops serve before any work
+    from tts_local.http_api import api_key_id
+
+    api_keys = _api_keys(args)  # a bad key file stops serve before any work
     admin_key = _secret(args.admin_key, args.admin_key_file, ADMIN_KEY_ENV)
     serve_log.configure_access_log(args.aws_log)
     os.environ["MOTO_PORT"] = str(args.aws_port)  # moto's own calls back to itself use this port
@@ -365,16 +368,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Presigned audio URLs must point at this machine's S3, where a browser can fetch them.
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{args.aws_port}"
         aws.reset_clients()
-        api = ApiServer(stack, args.port, api_key=api_key, admin_key=admin_key)
+        api = ApiServer(stack, args.port, api_key=api_keys, admin_key=admin_key, throttled=True)
         api.start()
         state = serve_state.write(args.stack_name, serve_state.ServeState(
             pid=os.getpid(), aws_endpoint=f"http://127.0.0.1:{args.aws_port}", api_url=api.url,
-            api_key_required=bool(api_key)))
+            api_key_required=bool(api_keys)))
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"API        {api.url}  (routes: {', '.join(f'{r.method} {r.resource}' for r in api.routes)})")
         print(f"AWS        http://127.0.0.1:{args.aws_port}  (export {ENDPOINT_ENV}=http://127.0.0.1:{args.aws_port})")
-        print(f"page       {api.url}/" + ("  (API key required: x-api-key)" if api_key else ""))
+        print(f"page       {api.url}/" + ("  (API key required: x-api-key)" if api_keys else ""))
+        if api_keys:  # each key's id, as API Gateway shows it (never the key itself)
+            print(f"keys       {len(api_keys)}: {', '.join(api_key_id(k) for k in api_keys)}")
         print("admin      PUT /api/route " + ("needs x-admin-key" if admin_key else
                                               f"refused (no admin key: --admin-key-file or {ADMIN_KEY_ENV})"))
         print(f"bucket     {stack.bucket}  (upload to inbox/: tts-local upload FILE)")
@@ -395,6 +400,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             api.stop()
             aws_server.stop()
     return 0
+
+
+def _api_keys(args: argparse.Namespace) -> list[str]:
+    """Every key of the local usage plan, each with its own id: --api-key-file (repeatable) and --api-key,
+    else TTS_LOCAL_API_KEYS (comma-separated), else TTS_LOCAL_API_KEY."""
+    keys = [_secret(None, path, API_KEY_ENV) or "" for path in args.api_key_file or []]
+    if args.api_key:
+        keys.append(args.api_key)
+    if not keys:
+        keys = [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
+    if not keys and os.environ.get(API_KEY_ENV):
+        keys = [os.environ[API_KEY_ENV]]
+    if len(set(keys)) != len(keys):
+        raise SystemExit("tts-local: the same API key is given twice")
+    return keys
 
 
 def _secret(value: str | None, path: str | None, env: str) -> str | None:
@@ -525,11 +545,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--aws-port", type=int, default=DEFAULT_AWS_PORT)
     srv.add_argument("--probe-interval", type=float, metavar="SECONDS",
                      help="run the health probe on this schedule inside the local stack")
-    keys = srv.add_mutually_exclusive_group()
-    keys.add_argument("--api-key", help="require this x-api-key where API Gateway would (default: no key "
-                                        f"checked); visible in `ps`: prefer --api-key-file or {API_KEY_ENV}")
-    keys.add_argument("--api-key-file", metavar="PATH", help="read the API key from this file (the one line that "
-                                                             "is not blank or a # comment)")
+    srv.add_argument("--api-key", help="require this x-api-key where API Gateway would (default: no key "
+                                       f"checked); visible in `ps`: prefer --api-key-file or {API_KEYS_ENV}")
+    srv.add_argument("--api-key-file", metavar="PATH", action="append",
+                     help="read an API key from this file (the one line that is not blank or a # comment); repeat "
+                          "it for several keys, each with its own id and budget (or TTS_LOCAL_API_KEYS=k1,k2)")
     admin = srv.add_mutually_exclusive_group()
     admin.add_argument("--admin-key", help="the x-admin-key IAM-authorised routes (PUT /api/route) need locally "
                                            f"(default: refused); prefer --admin-key-file or {ADMIN_KEY_ENV}")

@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from tts_local.stack import ACCOUNT, LocalStack
 from tts_local.template import resources_of_type
+from tts_local.throttle import Throttles
 
 STAGE = "local"
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/javascript")
@@ -55,6 +56,15 @@ class Route:
 def _api_properties(stack: LocalStack) -> dict[str, Any]:
     (api,) = resources_of_type(stack.template, "AWS::Serverless::Api").values()
     return stack.resolver.resolve(api["Properties"])
+
+
+def throttles_from_template(stack: LocalStack) -> Throttles:
+    props = _api_properties(stack)
+    plan = props.get("Auth", {}).get("UsagePlan", {}).get("Throttle")
+    stage = next((s for s in props.get("MethodSettings", []) if s.get("ResourcePath") == "/*"), None)
+    return Throttles(
+        (float(stage["ThrottlingRateLimit"]), float(stage["ThrottlingBurstLimit"])) if stage else None,
+        (float(plan["RateLimit"]), float(plan["BurstLimit"])) if plan else None)
 
 
 def routes_from_template(stack: LocalStack) -> list[Route]:
@@ -202,8 +212,11 @@ class ApiServer:
 
     def __init__(self, stack: LocalStack, port: int, api_key: str | Collection[str] | None = None,
                  admin_key: str | None = None,
-                 read_timeout_s: float = READ_TIMEOUT_S) -> None:
+                 read_timeout_s: float = READ_TIMEOUT_S, throttled: bool = False) -> None:
+        """`throttled`: apply the template's usage plan throttle per key and the stage's throttle (429 past
+        them), as `tts-local serve` does; tests that fire requests faster leave it off."""
         self.stack = stack
+        self.throttles = throttles_from_template(stack) if throttled else None
         self.routes = routes_from_template(stack)
         self.api_keys = [api_key] if isinstance(api_key, str) else list(api_key or [])
         self.admin_key = admin_key
@@ -244,6 +257,8 @@ class ApiServer:
         for route, match in matching:
             if route.method in (request.method, "ANY"):
                 identity = self._authorise(route, request)
+                if self.throttles is not None and not self.throttles.allow(identity.get("apiKeyId")):
+                    return self._json(429, self.refusal_headers, {"message": "Too Many Requests"})
                 event = proxy_event(request, body, route, match.groupdict(), identity)
                 headers: dict[str, str] = {}
                 answer = json.loads(self.stack.dispatch(route.function, json.dumps(event), headers))

@@ -38,7 +38,7 @@ from tts_core.pipeline.jobs import Job
 from tts_core.pipeline.voice_bootstrap import BootstrapReport, bootstrap
 from tts_core.platform import aws, config
 from tts_core.voices.prepare import remote_prepare
-from tts_local import faults, in_process, moto_fixes
+from tts_local import execution_events, faults, iam, in_process, moto_fixes, s3_conditions
 from tts_local.template import ROOT, Resolver, load_template, parameter_defaults, resources_of_type
 
 # moto's ASL interpreter logs every failure it propagates (a Map iteration's Fail state, say) at ERROR with
@@ -205,6 +205,7 @@ class LocalStack:
         self._saved_log_level = logging.NOTSET
         self._prefix = f"tts_local_fn_{uuid.uuid4().hex[:8]}"
         self._name_physical_ids()
+        self.iam = iam.Enforcer(self.resolver)  # each function's S3 grants, enforced (tts_local.iam)
 
     # ---- names -------------------------------------------------------------------------------
     def _name_physical_ids(self) -> None:
@@ -223,6 +224,9 @@ class LocalStack:
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
             r.refs[logical] = name
             r.attributes[logical] = {"Arn": arn}
+        for logical in resources_of_type(self.template, "AWS::DynamoDB::Table"):
+            r.refs[logical] = f"{self.stack_name}-{logical}"
+            r.attributes[logical] = {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{r.refs[logical]}"}
         for logical in resources_of_type(self.template, "AWS::Logs::LogGroup"):  # not created locally
             r.attributes[logical] = {"Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical}"}
         for kind in ("AWS::Serverless::Api", "AWS::Serverless::LayerVersion"):
@@ -290,6 +294,7 @@ class LocalStack:
             self._create_resources()
             self._install_dispatcher()
             self._install_event_delivery()
+            execution_events.install(REGION)  # moto sends no "Execution Status Change" events itself
             self._install_service_faults()
             if self.bootstrap_voices:
                 self.voice_bootstrap = run_voice_bootstrap(self.bucket, self.function("primary").name)
@@ -303,6 +308,7 @@ class LocalStack:
         if self._saved_invoke is not None:
             LambdaSimpleBackend.invoke = self._saved_invoke
             self._saved_invoke = None
+        execution_events.uninstall()
         if self._saved_send_to_targets is not None:
             Rule.send_to_targets = self._saved_send_to_targets
             self._saved_send_to_targets = None
@@ -354,6 +360,11 @@ class LocalStack:
             props = r.resolve(spec["Properties"])
             boto3.client("ssm", region_name=REGION).put_parameter(
                 Name=props["Name"], Value=props["Value"], Type=props.get("Type", "String"))
+        for logical, spec in resources_of_type(self.template, "AWS::DynamoDB::Table").items():
+            props = r.resolve(spec["Properties"])
+            boto3.client("dynamodb", region_name=REGION).create_table(
+                TableName=r.refs[logical], AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"], BillingMode=props["BillingMode"])
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName="tts-local", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         self._create_functions(role)
@@ -463,6 +474,9 @@ class LocalStack:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         boto3.DEFAULT_SESSION.events.register("before-call", _service_fault)
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build.s3", self.iam)
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build.s3.CopyObject",
+                                              s3_conditions.check_copy_conditions)
         aws.reset_clients()
 
     def dispatch(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
@@ -480,7 +494,9 @@ class LocalStack:
                                            memory_limit_in_mb=fn.memory_mb, timeout_s=fn.timeout_s)
                     # A context of its own, as a process of its own in Lambda: the handler's log keys
                     # (tts_local.in_process) never leak into the caller's or a neighbour's.
-                    answer = contextvars.copy_context().run(handler, event, context)
+                    invocation = contextvars.copy_context()
+                    invocation.run(iam.CURRENT_FUNCTION.set, fn.logical_id)  # its S3 calls are held to its grants
+                    answer = invocation.run(handler, event, context)
                     return json.dumps(answer).encode()
         except JsonRESTError:  # the Lambda service refused the invocation: no function error
             raise

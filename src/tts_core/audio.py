@@ -116,9 +116,10 @@ def read_pcm16(data: bytes) -> tuple[np.ndarray, int]:
     return samples, int(rate)
 
 
-def read_wav(data: bytes) -> tuple[np.ndarray, int]:
-    """Decode any WAV soundfile understands into float32 samples (mono or 2-D) and its rate."""
-    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+def read_wav(data: bytes, max_frames: int = -1) -> tuple[np.ndarray, int]:
+    """Decode any WAV soundfile understands into float32 samples (mono or 2-D) and its rate; with
+    `max_frames`, no more than that many frames (whatever the header claims)."""
+    samples, rate = sf.read(io.BytesIO(data), frames=max_frames, dtype="float32", always_2d=False)
     return samples, int(rate)
 
 

@@ -7,6 +7,7 @@ the state machine's Retry/Catch `ErrorEquals` use (tests check that the ASL name
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 MAX_QUOTED_CHARS = 80  # how much of a client's value an error message may repeat
@@ -17,6 +18,16 @@ def quoted(value: object, limit: int = MAX_QUOTED_CHARS) -> str:
     (a 100,000-character voice id must not come back whole)."""
     text = str(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+_ARN = re.compile(r"\barn:[a-z0-9-]+:[a-z0-9-]*:[a-z0-9-]*:\d*:[^\s\"',;)]+")
+_ACCOUNT_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
+
+
+def sanitized(message: str) -> str:
+    """A message as clients may see it: no ARNs or account ids (botocore's messages carry roles and
+    resources); the logs keep the original."""
+    return _ACCOUNT_ID.sub("<account>", _ARN.sub("<arn>", message))
 
 
 class TtsError(Exception):
@@ -141,6 +152,12 @@ class AudioRateTooLowError(InvalidInputError):
 
     code = "AUDIO_RATE_TOO_LOW"
 
+class AudioFormatUnsupportedError(InvalidInputError):
+    """A voice recording with more than two channels or a rate outside 8-96 kHz (read from its header)."""
+
+    code = "AUDIO_FORMAT_UNSUPPORTED"
+    http_status = 422
+
 
 class AudioTooShortError(InvalidInputError):
     code = "AUDIO_TOO_SHORT"
@@ -163,6 +180,17 @@ class VoiceNameTakenError(InvalidInputError):
 
     code = "VOICE_NAME_TAKEN"
     http_status = 409
+
+class QuotaExceededError(TtsError):
+    """The API key used up a budget (characters today, jobs in flight, voices): `retry_after_s` says
+    when to try again (the API's Retry-After header)."""
+
+    code = "QUOTA_EXCEEDED"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class NotFoundError(TtsError):
@@ -244,6 +272,15 @@ class DeliveryError(TtsError):
 
 class StorageError(TtsError):
     code = "STORAGE_ERROR"
+    retryable = True
+    http_status = 503
+
+
+class AwsServiceError(TtsError):
+    """An AWS API other than S3 failed in a way worth another try (throttled, 5xx, unreachable) after
+    botocore's own retries: the record step reading the execution history, say."""
+
+    code = "AWS_SERVICE_ERROR"
     retryable = True
     http_status = 503
 

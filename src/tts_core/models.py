@@ -293,6 +293,9 @@ class EngineTask(BaseModel):
     request: SynthesisRequest
     segment: Segment | None = None
     retry_count: int = 0
+    # The state's TimeoutSeconds: past it Step Functions has given up on this attempt, so the engine stops
+    # then too, not at the Lambda's own timeout (a Map's abandoned segments stop early as well).
+    timeout_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -29,8 +29,10 @@ keep together what UAX #29 would separate, never the reverse (tests check it aga
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -173,11 +175,20 @@ def _is_grapheme_boundary(text: str, p: int) -> bool:
     if (prev == "\r" and cur == "\n") or prev == _ZWJ or _extends(cur):
         return False
     if _is_ri(prev) and _is_ri(cur):  # inside a flag when an odd number of indicators precede
-        run = 0
-        while p - 1 - run >= 0 and _is_ri(text[p - 1 - run]):
-            run += 1
-        return run % 2 == 0
+        return _ri_run_lengths(text)[p - 1] % 2 == 0
     return True
+
+
+@functools.lru_cache(maxsize=4)
+def _ri_run_lengths(text: str) -> array[int]:
+    """Per position, how many regional indicators end there in a row: one pass per text, so a long run of
+    indicators costs linear time, not a walk back from every position (quadratic)."""
+    runs = array("I", bytes(4 * len(text)))
+    run = 0
+    for i, ch in enumerate(text):
+        run = run + 1 if _is_ri(ch) else 0
+        runs[i] = run
+    return runs
 
 
 def _may_cut(text: str, p: int) -> bool:
@@ -194,6 +205,7 @@ _TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "mt", "v
 # A sentence end only before a capital or a CJK character ("e.g. this" runs on, "in the U.S.A. It" ends).
 _ABBREVIATIONS = frozenset({"etc", "inc", "ltd", "co", "corp"})
 _DOTTED = re.compile(r"(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}")  # e.g, i.e, U.S.A, a.m, Ph.D
+_LONGEST_NON_ENDING_WORD = 32  # longer than any title, abbreviation or dotted initials (with opening quotes)
 
 
 def _sentence_cuts(text: str, start: int, end: int) -> Iterable[int]:
@@ -211,9 +223,13 @@ def _ends_sentence(text: str, mark: int, after: int, *, bare_dot: bool) -> bool:
         return False
     if not bare_dot:
         return True
+    # The word before the dot, looked for no further back than the longest one that could stop the
+    # sentence (a walk to the previous space from every dot would be quadratic in "x.x.x...").
     k = mark
-    while k > 0 and not text[k - 1].isspace():
+    while k > 0 and mark - k <= _LONGEST_NON_ENDING_WORD and not text[k - 1].isspace():
         k -= 1
+    if mark - k > _LONGEST_NON_ENDING_WORD:
+        return True
     word = text[k:mark].lstrip(_OPENERS + "\"'")
     lower = word.lower()
     if lower in _TITLES or (len(word) == 1 and word.isalpha()):  # a title or an initial ("J. K.")

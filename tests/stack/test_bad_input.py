@@ -71,7 +71,9 @@ class Answer:
 def served(served_api) -> Iterator[Served]:
     """One stack for the module (the `local_stack` fixture is per test: a stack per row is slow)."""
     # The silent-engine rows fail the primary on purpose: the breaker must not move the route for the others.
-    with served_api({"RetryMaxDelaySeconds": "1", "BreakerFailureThreshold": "1000"}) as (stack, server):
+    # The whole suite is one caller: room for its twenty simultaneous jobs and all its characters.
+    with served_api({"RetryMaxDelaySeconds": "1", "BreakerFailureThreshold": "1000", "KeyMaxJobsInFlight": "100",
+                     "KeyDailyCharacters": "10000000"}) as (stack, server):
         yield Served(stack, server)
         assert_every_key_is_under_a_known_prefix(stack)  # after the whole suite
 

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from tts_core.models import SynthesisRequest
+from tts_core.pipeline import jobs
 from tts_core.routing import breaker
 from tts_local.doubles import ToneEngine
 
@@ -78,16 +79,30 @@ def test_hanging_primary_fails_the_probe_at_its_deadline(local_stack, monkeypatc
         assert doc["consecutive_failures"] == 1 and "no answer within 1 s" in doc["reason"]
 
 
+def _submit_as(stack, owner: str) -> str:
+    return jobs.start(stack.state_machine_arn, REQUEST, correlation_id=owner, owner=owner)
+
+
 def test_real_requests_failing_on_the_primary_trip_the_breaker(local_stack, monkeypatch) -> None:
     monkeypatch.setenv("TTS_LOCAL_FAULTS", "primary=error")
     with local_stack(engines=engines(), **BREAKER) as stack:
-        for _ in range(2):
-            assert stack.wait(stack.submit(REQUEST)).result.engine_used == "fallback"
+        for owner in ("key-a", "key-b"):  # two tenants see the primary fail
+            assert stack.wait(_submit_as(stack, owner)).result.engine_used == "fallback"
         assert route_document(stack).route == "fallback"
 
         before = primary_calls(stack)
         stack.wait(stack.submit(REQUEST))
         assert primary_calls(stack) == before
+
+
+def test_one_keys_failing_requests_cannot_switch_every_tenant_to_the_fallback(local_stack, monkeypatch) -> None:
+    """A key whose texts fail the primary (say, each times out) fails over itself, and nobody else does."""
+    monkeypatch.setenv("TTS_LOCAL_FAULTS", "primary=error")
+    with local_stack(engines=engines(), **BREAKER) as stack:
+        for _ in range(5):
+            assert stack.wait(_submit_as(stack, "key-a")).result.engine_used == "fallback"
+        document = route_document(stack)
+        assert (document.route, document.state) == ("primary", "closed") and document.consecutive_failures == 5
 
 
 def test_override_forces_the_route_until_cleared(local_stack, load_event) -> None:

@@ -68,6 +68,12 @@ def test_given_a_text_upload_then_outputs_hold_the_wav_and_its_record(stack) -> 
     assert stack.function("primary").engine.calls[0].voice == "zh-female"  # a .txt speaks in the default voice
     # What the service wrote (audio/, results/, cache/, outputs/) never triggered another run.
     assert len(stack.deliveries) == 1 and len(executions(stack)) == 1
+    # The WAV reached outputs/ by a server-side copy, not through the record step's memory.
+    writes = {operation for function, operation, action, key in stack.iam.calls
+              if function == "RecordResultFunction" and action == "s3:PutObject" and key == "outputs/greeting.txt.wav"}
+    assert writes == {"CopyObject"}
+    head = boto3.client("s3").head_object(Bucket=stack.bucket, Key="outputs/greeting.txt.wav")
+    assert head["ContentType"] == "audio/wav" and head["Metadata"]["upload-sequencer"] == source["sequencer"]
 
 
 def test_given_a_json_upload_then_its_options_reach_the_engine(stack) -> None:

@@ -271,14 +271,34 @@ def test_an_override_forces_the_route_and_survives_probes_until_cleared(clock: C
 
 # --- passive signals from real requests -----------------------------------------------------------
 
-def test_request_failures_open_the_breaker(clock: Clock) -> None:
+def test_request_failures_from_two_keys_open_the_breaker(clock: Clock) -> None:
     doc = fresh_document(clock.now, "test")
-    for _ in range(SETTINGS.failure_threshold):
-        doc = on_request_failure(doc, "ENGINE_CRASHED", clock.now, SETTINGS)
+    for n in range(SETTINGS.failure_threshold):
+        doc = on_request_failure(doc, "ENGINE_CRASHED", clock.now, SETTINGS, source=f"key-{n % 2}")
 
     assert (doc.state, doc.route, doc.reason, doc.updated_by) == ("open", "fallback", "ENGINE_CRASHED",
                                                                   "request-failure")
     assert doc.last_probe_at is None  # not a probe
+
+
+def test_one_keys_failures_alone_never_open_the_breaker(clock: Clock) -> None:
+    """Its texts may be what fails (a pathological text, an emotion the model lacks): not every tenant's
+    reason to lose the primary."""
+    doc = fresh_document(clock.now, "test")
+    for _ in range(10 * SETTINGS.failure_threshold):
+        doc = on_request_failure(doc, "ENGINE_TIMEOUT", clock.now, SETTINGS, source="key-a")
+
+    assert (doc.state, doc.route) == ("closed", "primary")
+    assert doc.consecutive_failures == 10 * SETTINGS.failure_threshold and doc.failing_sources == ("key-a",)
+
+
+def test_a_failing_probe_confirms_one_keys_failures(clock: Clock) -> None:
+    doc = fresh_document(clock.now, "test")
+    for _ in range(SETTINGS.failure_threshold):
+        doc = on_request_failure(doc, "ENGINE_TIMEOUT", clock.now, SETTINGS, source="key-a")
+    doc = on_probe(doc, False, None, "timeout", clock.now, SETTINGS)
+
+    assert doc.state == "open" and set(doc.failing_sources) == {"key-a", "probe"}
 
 
 @pytest.mark.parametrize("code", ["INVALID_INPUT", "TEXT_TOO_LONG", "VOICE_NOT_FOUND", "ENGINE_REJECTED",

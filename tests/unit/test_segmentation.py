@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 import pytest
 
@@ -378,3 +379,36 @@ def test_given_a_faster_host_when_estimating_then_the_limit_scales() -> None:
     assert fast.max_chars(PRIMARY_BUDGET_S) == 120
     assert fast.invocation_seconds("你好") == pytest.approx(5.0)
     assert PrimaryCost().max_chars(1.0) == 1  # never below one character
+
+
+# -- time: linear in the text, whatever it holds (issue 23, item 13) -----------------------------
+
+_RATIO_BUDGET = 30  # a quadratic walk made these 100-300x slower than plain text at 10,000 characters
+_PATHOLOGICAL = {
+    "regional indicators": lambda n: "a" + "\U0001F1E6" * (n - 1),
+    "bare dots before CJK": lambda n: ("x.中" * n)[:n],
+    "dots with no space": lambda n: "x." * (n // 2),
+    "one long token": lambda n: "x" * n,
+    "ZWJ chain": lambda n: "\U0001F468\u200d" * (n // 2),
+    "combining marks": lambda n: "a" + "\u0301" * (n - 1),
+    "opening quotes": lambda n: "“" * n,
+}
+
+
+def _best_of_three(text: str) -> float:
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        segment(text, 30)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+@pytest.mark.parametrize("kind", sorted(_PATHOLOGICAL))
+def test_a_pathological_text_costs_at_most_a_few_times_a_plain_one_of_its_length(kind: str) -> None:
+    n = 10_000
+    plain = ("The quick brown fox jumps over the lazy dog. 今天天气很好，我们去散步。" * (n // 50 + 1))[:n]
+    text = _PATHOLOGICAL[kind](n)
+    assert len(text) >= n - 1
+    ratio = _best_of_three(text) / _best_of_three(plain)
+    assert ratio < _RATIO_BUDGET, f"{kind}: {ratio:.1f}x a plain text of {n} characters"

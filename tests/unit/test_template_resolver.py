@@ -22,5 +22,6 @@ def test_the_real_template_resolves_to_the_local_names() -> None:
     assert stack.state_machine_arn.endswith(":stateMachine:demo-synthesis")
     short_names = {name for name, _ in stack.functions_by_short_name()}
     assert short_names == {"primary", "fallback", "offline", "record_result", "health_probe", "api", "cache_lookup",
-                           "ingest_upload", "plan_segments", "join_segments", "voice_bootstrap", "book_plan", "encode_chapter"}
+                           "ingest_upload", "plan_segments", "join_segments", "voice_bootstrap", "book_plan",
+                           "encode_chapter"}
     assert "Fn::GetAtt" in str(load_template()["Resources"]["SynthesisStateMachine"])

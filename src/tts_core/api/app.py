@@ -8,6 +8,8 @@ voice catalogue) is checked by the routes, with the same stable codes as everywh
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from functools import cache
 from importlib import resources
@@ -104,7 +106,19 @@ def openapi_document() -> Response[str]:
 def page() -> Response[str]:
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=page_html(),
                     headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
-                             "Referrer-Policy": "no-referrer"})
+                             "Referrer-Policy": "no-referrer", "Content-Security-Policy": page_policy(),
+                             "X-Frame-Options": "DENY"})
+
+
+@cache
+def page_policy() -> str:
+    """The page runs its own script only (by hash), talks to its own origin, plays presigned audio, and is
+    never framed (clickjacking a page that holds an API key)."""
+    script = page_html().split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; connect-src 'self'; "
+            "media-src 'self' https: blob: data:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+            "form-action 'none'")
 
 
 @cache

@@ -18,13 +18,16 @@ from tts_core.errors import (
     InvalidInputError,
     MalformedJsonError,
     PayloadTooLargeError,
+    QuotaExceededError,
     TtsError,
     UnsupportedMediaTypeError,
     quoted,
+    sanitized,
 )
 from tts_core.models import MAX_REQUEST_BYTES, parse_json
 from tts_core.platform import config
 from tts_core.platform.config import ApiSettings
+from tts_core.tenancy.budget import Limits
 
 # A voice's recording travels base64-encoded in the JSON body: Lambda takes at most 6 MB per synchronous
 # invocation (event included), API Gateway 10 MB. 5 MiB of body holds 30 s of 16-bit mono WAV at 48 kHz.
@@ -42,15 +45,23 @@ def settings() -> ApiSettings:
     return config.load(ApiSettings)
 
 
-def json_answer(status: int, body: BaseModel, *, exclude_none: bool = False) -> Response[str]:
+def json_answer(status: int, body: BaseModel, *, exclude_none: bool = False,
+                headers: dict[str, str] | None = None) -> Response[str]:
     text = json.dumps(body.model_dump(mode="json", exclude_none=exclude_none), ensure_ascii=False)
     # Messages may quote what was sent (a voice id, a field name): never as markup a browser would parse.
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=text.replace("<", "\\u003c").replace(">", "\\u003e"))
+                    body=text.replace("<", "\\u003c").replace(">", "\\u003e"), headers=headers)
 
 
 def error_answer(exc: TtsError) -> Response[str]:
-    return json_answer(exc.http_status, ErrorBody(code=exc.code, message=exc.message))
+    # A spent budget says when to come back (RFC 9110 Retry-After, in seconds).
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, QuotaExceededError) else None
+    return json_answer(exc.http_status, ErrorBody(code=exc.code, message=sanitized(exc.message)), headers=headers)
+
+
+def budget_limits() -> Limits:
+    conf = settings()
+    return Limits(daily_characters=conf.key_daily_characters, jobs_in_flight=conf.key_max_jobs_in_flight)
 
 
 def documented(ok: dict[int, tuple[str, type[BaseModel]]], errors: tuple[int, ...] = ()) -> dict[int, Any]:

@@ -17,10 +17,13 @@ from tts_core.models import EngineName
 from tts_core.platform import aws
 from tts_core.platform.observability import logger
 from tts_core.routing import signals as routing
+from tts_core.routing.breaker import BY_OPERATOR
 from tts_core.routing.route_store import RouteStore, RouteStoreError
 from tts_core.voices import directory
 
 router = Router()
+# What any key may see of the route document: where requests go and why, not who or what saw failures.
+PUBLIC_ROUTE_FIELDS = frozenset({"route", "state", "since", "reason", "cooldown_until", "override"})
 
 
 @router.post("/api/voices/bootstrap", security=IAM,
@@ -41,7 +44,8 @@ def rerun_bootstrap() -> Response[str]:
             responses=documented({200: ("the route, the engines and the voices", HealthBody)}))
 def health() -> Response[str]:
     try:
-        route: dict[str, Any] = RouteStore(settings().route_parameter_name).read()[0].model_dump(mode="json")
+        document = RouteStore(settings().route_parameter_name).read()[0].model_dump(mode="json")
+        route: dict[str, Any] = {k: v for k, v in document.items() if k in PUBLIC_ROUTE_FIELDS}
     except RouteStoreError as exc:  # the route hint is advisory: report, never fail the health call
         logger.warning("route document unreadable", extra={"error": str(exc)})
         route = {"route": "primary", "reason": f"route document unreadable: {exc.code}"}
@@ -58,6 +62,8 @@ def override_route(body: Annotated[RouteOverride, Body(description="a route, or 
     event = router.current_event
     check_raw_body(event)
     identity = event.request_context.identity
-    by = f"operator:{identity.user_arn or identity.source_ip or 'unknown'}"
-    doc = routing.set_override(RouteStore(settings().route_parameter_name), body.override, by=by)
+    # Who it was goes to the log only: every key reads the route document (GET /api/health).
+    logger.info("route overridden", extra={"override": body.override,
+                                           "operator": identity.user_arn or identity.source_ip or "unknown"})
+    doc = routing.set_override(RouteStore(settings().route_parameter_name), body.override, by=BY_OPERATOR)
     return json_answer(200, RouteBody(route=doc))

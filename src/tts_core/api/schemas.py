@@ -101,7 +101,8 @@ class VoiceReadiness(BaseModel):
 
 class HealthBody(BaseModel):
     status: Literal["ok"] = "ok"
-    route: dict[str, Any] = Field(description="the route document (tts_core.routing.breaker.RouteDocument)")
+    route: dict[str, Any] = Field(description="where requests go and why: the route document's route, state, since, "
+                                              "reason, cooldown_until and override")
     engines: dict[str, str]
     voices: dict[str, VoiceReadiness] = Field(description="per voice (the catalogue's and the caller's): whether "
                                                           "the primary can serve it, and if not, why")

@@ -13,19 +13,30 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tts_core.api import books
-from tts_core.api.http import API_KEY, base_url, check_raw_body, documented, json_answer, owner, settings
+from tts_core.api.http import (
+    API_KEY,
+    base_url,
+    budget_limits,
+    check_raw_body,
+    documented,
+    json_answer,
+    owner,
+    settings,
+)
 from tts_core.api.schemas import CaptionUrls, JobBody
 from tts_core.books import jobs as book_jobs
 from tts_core.delivery import formats
-from tts_core.errors import TtsError, error_class_with_code
+from tts_core.errors import InvalidInputError, NotFoundError, TtsError, error_class_with_code
 from tts_core.models import SynthesisRequest, check_limits
 from tts_core.pipeline import front, jobs
 from tts_core.pipeline.jobs import Job
 from tts_core.platform import storage
 from tts_core.platform.observability import logger
+from tts_core.tenancy import budget
 from tts_core.voices import directory
 
 SYNTHESIZE_PATH = "/api/synthesize"
+MAX_IDEMPOTENCY_KEY_CHARS = 255
 router = Router()
 
 
@@ -56,11 +67,13 @@ def job_body(job: Job, base: str) -> JobBody:
 @router.post(SYNTHESIZE_PATH, enable_validation=True, security=API_KEY, summary="Synthesize speech",
              description="Waits up to SyncWaitSeconds: 200 with the audio, 202 while it runs on, 502 if every "
                          "engine failed. An identical request is served from the cache unless `cache` is false. "
-                         "The audio is delivered as `format`, mastered to `mastering`, with captions if asked.",
+                         "The audio is delivered as `format`, mastered to `mastering`, with captions if asked. "
+                         "With an `Idempotency-Key` header, a retry with the same key returns the first request's "
+                         "job.",
              responses=documented({200: ("the audio is ready", JobBody),
                                    202: ("still running: poll status_url", JobBody),
                                    502: ("every engine failed; the attempts say why", JobBody)},
-                                  (400, 404, 413, 415, 422)))
+                                  (400, 404, 413, 415, 422, 429)))
 def synthesize(request: Annotated[SynthesisRequest, Body(description="what to say and how")]) -> Response[str]:
     event = router.current_event
     check_raw_body(event)  # powertools also accepts form bodies; this API speaks JSON only
@@ -71,11 +84,41 @@ def synthesize(request: Annotated[SynthesisRequest, Body(description="what to sa
     request = front.prepare(request, bucket=conf.bucket_name, owner=caller, lexicon_owner=caller)
     formats.for_request(request, conf.audio_sample_rate)  # a format, rate or bitrate it cannot have: 400
     correlation_id = logger.get_correlation_id() or jobs.new_request_id()
-    request_id = jobs.start(conf.state_machine_arn, request, correlation_id)
+    retry_of = idempotency_key(event)
+    request_id = jobs.idempotent_request_id(caller, retry_of) if retry_of else jobs.new_request_id()
+    if retry_of and (earlier := _existing_job(request_id, caller)) is not None:
+        return json_answer(202, job_body(earlier, base_url(event)), exclude_none=True)  # a retry pays nothing
+    budget.start_job(conf.tenant_usage_table, caller, request_id, len(request.text), budget_limits())
+    try:
+        jobs.start(conf.state_machine_arn, request, correlation_id, request_id=request_id, owner=caller)
+    except jobs.AlreadyStartedError:  # the same retry, racing: the first one's job is the answer
+        budget.end_job(conf.tenant_usage_table, caller, request_id)
+        earlier = jobs.Job(request_id=request_id, status="running", execution_status="RUNNING")
+        return json_answer(202, job_body(earlier, base_url(event)), exclude_none=True)
+    except Exception:  # not started: the slot it took is free again (the error itself answers as usual)
+        budget.end_job(conf.tenant_usage_table, caller, request_id)
+        raise
     logger.info("synthesis started", extra={"request_id": request_id, "voice": request.voice,
                                             "chars": len(request.text)})
     job = jobs.Job(request_id=request_id, status="running", execution_status="RUNNING")
     return json_answer(202, job_body(job, base_url(event)), exclude_none=True)
+
+
+def idempotency_key(event: Any) -> str | None:
+    """The client's Idempotency-Key header: a retried POST with the same one returns the same job."""
+    value = next((v for k, v in (event.headers or {}).items() if k.lower() == "idempotency-key"), None)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY_CHARS or not value.isprintable():
+        raise InvalidInputError(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+    return str(value)
+
+
+def _existing_job(request_id: str, caller: str | None) -> Job | None:
+    try:
+        return jobs.status(settings().state_machine_arn, settings().bucket_name, request_id, owner=caller)
+    except NotFoundError:
+        return None
 
 
 @router.get("/api/jobs/<request_id>", security=API_KEY, summary="A job's status and result",
@@ -85,8 +128,9 @@ def job_status(request_id: str) -> Response[str]:
     if book_jobs.is_book_id(request_id):  # a book job: its own machine and answer (tts_core.api.books)
         return books.job_status(request_id)
     conf = settings()
-    job = jobs.status(conf.state_machine_arn, conf.bucket_name, request_id)
-    return json_answer(200, job_body(job, base_url(router.current_event)), exclude_none=True)
+    event = router.current_event
+    job = jobs.status(conf.state_machine_arn, conf.bucket_name, request_id, owner=owner(event))  # another key's: 404
+    return json_answer(200, job_body(job, base_url(event)), exclude_none=True)
 
 
 def started_synthesis(event: dict[str, Any], answer: dict[str, Any]) -> JobBody | None:

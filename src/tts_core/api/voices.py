@@ -13,12 +13,13 @@ from tts_core.api.base64_audio import decode_audio_base64
 from tts_core.api.http import API_KEY, VOICES_PATH, check_raw_body, documented, json_answer, owner, settings
 from tts_core.api.schemas import CreateVoice, VoiceBody, VoicesBody
 from tts_core.catalogue import Voice, catalogue_voice_for
-from tts_core.errors import InvalidInputError, quoted
+from tts_core.errors import InvalidInputError, QuotaExceededError, quoted
 from tts_core.platform.observability import logger
 from tts_core.voices import directory, registry
 from tts_core.voices.prepare import remote_prepare
 
 router = Router()
+VOICE_LIMIT_RETRY_AFTER_S = 3600  # a voice stays until its owner deletes one: no clock frees the slot
 
 
 def voice_body(entry: directory.VoiceEntry) -> VoiceBody:
@@ -42,17 +43,21 @@ def voices() -> Response[str]:  # the name is the OpenAPI operationId's stem
                          "key. The primary computes its speaker conditioning right away (primary_ready turns true "
                          "when it is done); the fallback engines speak it with the catalogue voice of its language "
                          "and gender. Nothing is stored when the recording is refused.",
-             responses=documented({201: ("the new voice", VoiceBody)}, (400, 413, 415)))
+             responses=documented({201: ("the new voice", VoiceBody)}, (400, 413, 415, 422, 429)))
 def create_voice(body: Annotated[CreateVoice, Body(description="the recording and what to call it")]) -> Response[str]:
     event = router.current_event
     check_raw_body(event)
     conf = settings()
     audio = decode_audio_base64(body.audio_base64)
+    caller = owner(event)
+    if len(registry.owned_voices(conf.bucket_name, caller)) >= conf.key_max_voices:
+        raise QuotaExceededError(f"this API key has {conf.key_max_voices} voices (KeyMaxVoices); delete one to "
+                                 "make another", retry_after_s=VOICE_LIMIT_RETRY_AFTER_S)
     fallback = catalogue_voice_for(body.language, body.gender)
     voice_id = f"v-{secrets.token_hex(6)}"
     record = registry.register_voice(conf.bucket_name, voice_id, audio, language=body.language,
                                      gender=body.gender, fallback=fallback.id, source="upload", name=body.name,
-                                     owner=owner(event))
+                                     owner=caller)
     preparation = remote_prepare(conf.primary_function_name, voice_id, wait=False)
     if preparation.state == "failed":
         registry.set_preparation(conf.bucket_name, voice_id, record.sha256, preparation)

@@ -9,7 +9,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from tts_core.errors import code_for_error_name
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tts_core.errors import AwsServiceError, code_for_error_name, sanitized
 from tts_core.models import Attempt
 from tts_core.platform import aws
 
@@ -30,12 +32,15 @@ def _engine_task(scheduled: dict[str, Any]) -> tuple[str | None, int | None]:
 
 
 def _message(cause: str | None) -> str | None:
+    """The attempt's message as its record (which clients read) keeps it: sanitized, cut; the execution
+    history keeps the whole cause for operators."""
     if not cause:
         return None
     try:
-        return str(json.loads(cause).get("errorMessage", cause))[:500]
+        text = str(json.loads(cause).get("errorMessage", cause))
     except (ValueError, AttributeError):
-        return cause[:500]
+        text = cause
+    return sanitized(text)[:500]
 
 
 def attempts_from_history(events: list[dict[str, Any]]) -> list[Attempt]:
@@ -92,8 +97,13 @@ def _ms(start: datetime, end: datetime) -> int:
 
 
 def read_attempts(execution_arn: str) -> list[Attempt]:
+    """AwsServiceError (retryable: the record step's Retry takes it) when the history cannot be read."""
     paginator = aws.client("stepfunctions").get_paginator("get_execution_history")
     events: list[dict[str, Any]] = []
-    for page in paginator.paginate(executionArn=execution_arn, includeExecutionData=True):
-        events.extend(page["events"])
+    try:
+        for page in paginator.paginate(executionArn=execution_arn, includeExecutionData=True):
+            events.extend(page["events"])
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsServiceError(f"could not read the execution history of {execution_arn.rsplit(':', 1)[-1]}: "
+                              f"{type(exc).__name__}") from exc
     return attempts_from_history(events)

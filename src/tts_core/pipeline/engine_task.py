@@ -37,7 +37,7 @@ def run_engine_task(engine: Engine, event: dict[str, Any], context: LambdaContex
     logger.append_keys(request_id=task.request_id, engine=engine.name, retry_count=task.retry_count,
                        segment=segment)
 
-    deadline = _deadline(context, settings)
+    deadline = _deadline(context, settings, task.timeout_s)
     contract = AudioContract(settings.audio_sample_rate)
     rate = task.request.sample_rate or contract.sample_rate
     # A segment is one engine call; a whole request is one call per run of its utterances (text.render).
@@ -86,9 +86,13 @@ def _synthesize(engine: Engine, request: SynthesisRequest, deadline: Deadline) -
     return audio.samples, audio.sample_rate
 
 
-def _deadline(context: LambdaContext, settings: EngineSettings) -> Deadline:
-    budget_s = (context.get_remaining_time_in_millis() - settings.engine_deadline_margin_ms) / 1000
-    return Deadline.in_seconds(max(budget_s, 1.0))
+def _deadline(context: LambdaContext, settings: EngineSettings, state_timeout_s: float | None = None) -> Deadline:
+    """The engine's time: the Lambda's remaining time or the state's timeout, whichever ends first, less a
+    margin to write the audio."""
+    remaining_ms = context.get_remaining_time_in_millis()
+    if state_timeout_s is not None:
+        remaining_ms = min(remaining_ms, int(state_timeout_s * 1000))
+    return Deadline.in_seconds(max((remaining_ms - settings.engine_deadline_margin_ms) / 1000, 1.0))
 
 
 def engine_handler(make_engine: Callable[[], Engine]) -> Handler:

@@ -27,6 +27,7 @@ from tts_core.platform.config import ResultSettings
 from tts_core.platform.observability import logger, new_metrics
 from tts_core.routing import signals as routing
 from tts_core.routing.route_store import RouteStore
+from tts_core.tenancy import budget
 
 ALL_ENGINES_FAILED = "ALL_ENGINES_FAILED"
 
@@ -42,9 +43,20 @@ class RecordTask(BaseModel):
     submitted_at: str
     engine_result: EngineOutput | None = None
     upload: UploadSource | None = None  # set when the request came from an object under inbox/
+    owner: str | None = None  # the API key that started it (its budget's slot is freed here)
 
 
-def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult:
+class Failure(BaseModel, frozen=True):
+    """Why an execution ended without its own record (tts_core.pipeline.ended_executions)."""
+
+    code: str
+    message: str
+
+
+def record_result(task: RecordTask, settings: ResultSettings, failure: Failure | None = None) -> SynthesisResult:
+    """The record of one execution: by its own record step, or with `failure` by the ended-execution rule,
+    which writes only where no record exists (the step's record wins a race) and leaves the metrics and
+    the breaker alone (the execution's end is no engine's failure; AWS/States metrics count it)."""
     # The record step runs after every engine state, so an attempt still open was abandoned: a failing
     # segment stopped the Map while others were in flight.
     attempts = [a if a.outcome != "running" else a.model_copy(update={"outcome": "abandoned"})
@@ -67,18 +79,25 @@ def record_result(task: RecordTask, settings: ResultSettings) -> SynthesisResult
             error_code=delivery_error.code, error_message=delivery_error.message, attempts=attempts,
             total_ms=total_ms, request=task.request)
     else:
-        code, message = _failure(task.request, failed)
+        code, message = (failure.code, failure.message) if failure else _failure(task.request, failed)
         result = SynthesisResult(
             request_id=task.request_id, correlation_id=task.correlation_id, status="failed",
             bucket=settings.bucket_name, error_code=code, error_message=message, attempts=attempts,
             total_ms=total_ms, request=task.request)
-    storage.put_json(settings.bucket_name, storage.result_key(task.request_id), result.model_dump(mode="json"))
+    key = storage.result_key(task.request_id)
+    try:
+        storage.put_json(settings.bucket_name, key, result.model_dump(mode="json"), if_absent=failure is not None)
+    except storage.WriteConflictError:  # the record step wrote it meanwhile: it knows better
+        return SynthesisResult.model_validate(storage.get_json(settings.bucket_name, key))
     if task.upload is not None:
         uploads.record_outcome(result, task.upload)
     if out is not None:
         _keep_in_cache(task.request, out, settings)
-    _emit_metrics(result)
-    _passive_signal(result, settings)
+    if failure is None:
+        _emit_metrics(result)
+        _passive_signal(result, settings, routing.failure_source(task.owner, task.upload is not None))
+    if task.upload is None:  # an API job: its key may start another (uploads are the operators', unbudgeted)
+        budget.end_job(settings.tenant_usage_table, task.owner, task.request_id)
     logger.info("request finished", extra={"status": result.status, "engine_used": result.engine_used,
                                            "attempts": len(attempts), "total_ms": total_ms,
                                            "error_code": result.error_code, "cache_hit": result.cache_hit,
@@ -144,10 +163,10 @@ def _emit_metrics(result: SynthesisResult) -> None:
     metrics.flush_metrics()
 
 
-def _passive_signal(result: SynthesisResult, settings: ResultSettings) -> None:
+def _passive_signal(result: SynthesisResult, settings: ResultSettings, source: str) -> None:
     """Tell the breaker when a real request failed on the primary. Advisory: it never fails the record."""
     try:
-        routing.record_request_failure(result, settings, RouteStore(settings.route_parameter_name))
+        routing.record_request_failure(result, settings, RouteStore(settings.route_parameter_name), source=source)
     except Exception:
         logger.exception("could not record the primary's failure on the route document")
 

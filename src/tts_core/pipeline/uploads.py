@@ -276,17 +276,23 @@ def _newer_version(upload: UploadSource) -> str | None:
     return current.etag if current.etag != upload.etag else None
 
 
-def _write_if_newest(upload: UploadSource, key: str, body: bytes, content_type: str) -> str | None:
-    """Write `key` unless a newer version of the upload wrote it; returns that version, or None once
-    written. A conditional write on the ETag just read: a concurrent writer makes it retry."""
+def _write_if_newest(upload: UploadSource, key: str, body: bytes | None, content_type: str,
+                     copy_of: str | None = None) -> str | None:
+    """Write `key` (`body`, or a server-side copy of the key `copy_of`) unless a newer version of the
+    upload wrote it; returns that version, or None once written. A conditional write on the ETag just
+    read: a concurrent writer makes it retry."""
     for _ in range(_WRITE_ATTEMPTS):
         current = storage.head(upload.bucket, key)
         if current is not None and _order(current.metadata.get(_SEQUENCER)) > _order(upload.sequencer):
             return current.metadata.get(_VERSION, "a newer upload")
+        mark = {_SEQUENCER: upload.sequencer or "", _VERSION: _version(upload)}
+        conditions = {"if_match": current.etag if current else None, "if_absent": current is None}
         try:
-            storage.put_bytes(upload.bucket, key, body, content_type,
-                              metadata={_SEQUENCER: upload.sequencer or "", _VERSION: _version(upload)},
-                              if_match=current.etag if current else None, if_absent=current is None)
+            if copy_of is not None:
+                storage.copy(upload.bucket, copy_of, key, metadata=mark, content_type=content_type,
+                             **conditions)  # the audio stays in S3
+            else:
+                storage.put_bytes(upload.bucket, key, body or b"", content_type, metadata=mark, **conditions)
             return None
         except storage.WriteConflictError:
             continue
@@ -354,6 +360,7 @@ def record_outcome(result: SynthesisResult, upload: UploadSource) -> str:
     spec = formats.spec(result.format or formats.DEFAULT_FORMAT)
     audio_key, record_key = storage.output_keys(upload.name, spec.extension)
     # The audio and its captions first: the record says they are done. Each write loses to a newer version's.
+    # Each is copied inside S3: a long text's audio never passes through this function's memory.
     writes = [(audio_key, result.audio_key, spec.content_type)]
     captions = None
     if result.captions is not None:
@@ -362,7 +369,7 @@ def record_outcome(result: SynthesisResult, upload: UploadSource) -> str:
                    for kind, source in result.captions.model_dump().items()]
     done = record.model_copy(update={"audio_key": audio_key, "captions": captions})
     for key, source, content_type in writes:
-        if (newer := _write_if_newest(upload, key, storage.get_bytes(result.bucket, source), content_type)):
+        if (newer := _write_if_newest(upload, key, None, content_type, copy_of=source)):
             return record_superseded(upload, newer, record)
     if (newer := _write_if_newest(upload, record_key, _json(done), "application/json")) is not None:
         return record_superseded(upload, newer, record)

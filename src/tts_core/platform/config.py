@@ -75,6 +75,10 @@ class ApiSettings(StorageSettings):
     public_api_url: str = ""  # status_url's base; empty: API Gateway's stage URL (template Parameter PublicApiUrl)
     primary_function_name: str  # POST /api/voices asks it to prepare a new voice
     voice_bootstrap_function_name: str  # POST /api/voices/bootstrap starts it
+    tenant_usage_table: str  # each key's budget (tts_core.tenancy.budget)
+    key_daily_characters: int = Field(gt=0)
+    key_max_jobs_in_flight: int = Field(gt=0)
+    key_max_voices: int = Field(gt=0)
 
 
 class BootstrapSettings(FallbackSettings):
@@ -120,6 +124,7 @@ class ResultSettings(StorageSettings, BreakerEnv):
     plan cut (the same segmentation, so the same SEGMENT_MAX_CHARS as the plan)."""
 
     segment_max_chars: int = Field(gt=0)
+    tenant_usage_table: str  # an API job's end frees its key's slot (tts_core.tenancy.budget)
 
 
 S = TypeVar("S", bound=BaseSettings)

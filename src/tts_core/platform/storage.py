@@ -263,11 +263,22 @@ def exists(bucket: str, key: str) -> bool:
     return head(bucket, key) is not None
 
 
-def copy(bucket: str, source_key: str, key: str) -> None:
-    """A server-side copy (its Content-Type too): audio never passes through the Lambda."""
+def copy(bucket: str, source_key: str, key: str, *, metadata: dict[str, str] | None = None,
+         content_type: str = "audio/wav", if_match: str | None = None, if_absent: bool = False) -> None:
+    """A server-side copy (its Content-Type too): audio never passes through the Lambda. With `metadata`,
+    the copy carries it (and `content_type`) instead of the source's; with `if_match` or `if_absent`,
+    conditional as put_bytes is."""
+    conditions = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"} if if_absent else {}
+    replace = ({"Metadata": metadata, "MetadataDirective": "REPLACE", "ContentType": content_type}
+               if metadata is not None else {})
     try:
-        aws.client("s3").copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key})
-    except (ClientError, BotoCoreError) as exc:
+        aws.client("s3").copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key},
+                                     **replace, **conditions)
+    except ClientError as exc:
+        if conditions and _error_code(exc) in _CONFLICT + _MISSING:
+            raise WriteConflictError(f"s3://{bucket}/{key} changed while it was being written") from exc
+        raise StorageError(f"could not copy s3://{bucket}/{source_key} to {key}: {exc}") from exc
+    except BotoCoreError as exc:
         raise StorageError(f"could not copy s3://{bucket}/{source_key} to {key}: {exc}") from exc
 
 
@@ -281,6 +292,20 @@ def delete(bucket: str, key: str, *, if_match: str | None = None) -> None:
         raise StorageError(f"could not delete s3://{bucket}/{key}: {exc}") from exc
     except BotoCoreError as exc:
         raise StorageError(f"could not delete s3://{bucket}/{key}: {exc}") from exc
+
+
+def delete_versions(bucket: str, prefix: str) -> int:
+    """Every version and delete marker under `prefix`, deleted for good (versioning keeps a deleted
+    object's data otherwise); returns how many went."""
+    try:
+        pages = aws.client("s3").get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+        versions = [(v["Key"], v["VersionId"]) for page in pages
+                    for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+        for key, version in versions:
+            aws.client("s3").delete_object(Bucket=bucket, Key=key, VersionId=version)
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"could not delete the versions under s3://{bucket}/{prefix}: {exc}") from exc
+    return len(versions)
 
 
 def list_keys(bucket: str, prefix: str) -> list[str]:

@@ -62,6 +62,8 @@ BY_OPERATOR = "operator"
 BY_REPAIR = "repair"
 # Reasons carry provider error text: keep the document far below SSM's 4 KB standard limit.
 MAX_REASON_CHARS = 200
+PROBE_SOURCE = "probe"  # a failing_sources entry: the probe's known-good synthesis failed
+MAX_SOURCES = 4
 
 # Codes that say nothing about the primary's health: the request itself was bad or refused,
 # or the shared bucket failed (the fallback writes to it too, so routing away cannot help).
@@ -122,6 +124,10 @@ class RouteDocument(BaseModel):
     last_probe_latency_ms: float | None = Field(default=None, ge=0)
     last_probe_at: Timestamp | None = None
     override: Route | None = None
+    # Who saw the failures counted since the last success: the probe, or a key (hashed) or uploads. Failures
+    # from one key alone may be its own texts' doing, so they open the breaker only once a second key or the
+    # probe sees the primary fail too (issue 23: one key cannot switch every tenant to the fallback).
+    failing_sources: tuple[str, ...] = ()
     updated_by: str = ""
     updated_at: Timestamp | None = None
     # Set by `parse` only, never serialised: the stored text was missing, malformed or inconsistent
@@ -231,7 +237,7 @@ def on_probe(doc: RouteDocument, ok: bool, latency_ms: float | None, reason: str
 
 
 def on_request_failure(doc: RouteDocument, error_code: str, now: datetime, settings: BreakerSettings,
-                       *, by: str = BY_REQUEST) -> RouteDocument:
+                       *, by: str = BY_REQUEST, source: str = "unknown") -> RouteDocument:
     """Count a real request that failed on the primary. Returns `doc` itself when it does not count,
     so the caller can skip the write.
 
@@ -244,7 +250,7 @@ def on_request_failure(doc: RouteDocument, error_code: str, now: datetime, setti
         # Already routed away; a late failure of a request sent before the opening must not
         # restart or lengthen the cool-down.
         return doc
-    return _count(doc, False, error_code, now, settings, {"updated_by": by, "updated_at": now})
+    return _count(doc, False, error_code, now, settings, {"updated_by": by, "updated_at": now}, source=source)
 
 
 def set_override(doc: RouteDocument, override: Route | None, now: datetime,
@@ -261,15 +267,19 @@ def counts_against_primary(error_code: str) -> bool:
 
 
 def _count(doc: RouteDocument, success: bool, reason: str, now: datetime, settings: BreakerSettings,
-           extra: dict[str, Any]) -> RouteDocument:
+           extra: dict[str, Any], *, source: str = PROBE_SOURCE) -> RouteDocument:
+    # The distinct sources of the failures since the last success, newest last, a few at most (SSM's 4 KB).
+    sources = () if success else tuple(dict.fromkeys((*doc.failing_sources, source)))[-MAX_SOURCES:]
     changes: dict[str, Any] = {
         **extra,
         "reason": reason,
         "consecutive_successes": doc.consecutive_successes + 1 if success else 0,
         "consecutive_failures": 0 if success else doc.consecutive_failures + 1,
+        "failing_sources": sources,
     }
     if doc.state == "closed":
-        if not success and changes["consecutive_failures"] >= settings.failure_threshold:
+        confirmed = PROBE_SOURCE in sources or len(sources) >= 2
+        if not success and changes["consecutive_failures"] >= settings.failure_threshold and confirmed:
             return _open(doc, now, settings.base_cooldown_s, changes)
         return _evolve(doc, changes)
     if not success:  # open after its cool-down, or half_open: back off further

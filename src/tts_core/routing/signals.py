@@ -4,6 +4,7 @@ store writes (`route_store`); this module measures, logs and counts."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -68,17 +69,27 @@ def run_probe(settings: ProbeSettings, store: RouteStore, clock: Clock = utc_now
     return transition.after
 
 
+def failure_source(owner: str | None, from_upload: bool) -> str:
+    """Who a request's failure is counted for: its key, hashed (the route document is no place for key
+    ids), or the uploads (the operators')."""
+    if from_upload:
+        return "uploads"
+    return "key-" + hashlib.sha256((owner or "_public").encode()).hexdigest()[:8]
+
+
 def record_request_failure(result: SynthesisResult, settings: BreakerEnv, store: RouteStore,
-                           clock: Clock = utc_now) -> Transition | None:
+                           clock: Clock = utc_now, *, source: str) -> Transition | None:
     """A request that failed on the primary (after its retries) counts toward opening the breaker; one
-    the primary served in the end, after a retry, does not."""
+    the primary served in the end, after a retry, does not. `source` (failure_source) says whose it was:
+    one key's failures alone never open it."""
     if result.engine_used == EngineName.PRIMARY:
         return None
     codes = [a.code for a in result.attempts if a.engine == EngineName.PRIMARY and a.outcome in ("failed", "timed_out")]
     if not codes or not codes[-1] or not breaker.counts_against_primary(codes[-1]):
         return None
     code = codes[-1]
-    transition = store.update(lambda doc: breaker.on_request_failure(doc, code, clock(), breaker_settings(settings)))
+    transition = store.update(lambda doc: breaker.on_request_failure(doc, code, clock(), breaker_settings(settings),
+                                                                     source=source))
     _report(transition)
     return transition
 

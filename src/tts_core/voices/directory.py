@@ -1,9 +1,10 @@
 """The voices a caller may use: the catalogue's and their own custom voices, each with the engines that
 serve it and whether the primary is ready for it (and if not, why).
 
-Cost per listing: one S3 listing of voices/ (registry.inventory), one GET of the bootstrap report, a
-GET per custom voice of the caller (its name) and per catalogue voice the primary is not ready for
-(why). In steady state: the listing, the report and the caller's own records.
+Cost per listing: an S3 listing of the caller's own voices and one per voice it may use
+(registry.inventory: bounded by the catalogue and KeyMaxVoices, not by the number of tenants), one GET of
+the bootstrap report, a GET per custom voice of the caller (its name) and per catalogue voice the
+primary is not ready for (why).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ ENGINES = tuple(EngineName)  # a custom voice: the fallback and last resort spea
 
 
 class AnyOwner:
-    """Who may use any voice: the state machine's engines and S3 uploads (bucket writers are operators)."""
+    """Who may use any voice or read any job: the state machine's engines, S3 uploads (bucket writers are
+    operators), the CLI and tests."""
 
 
 ANY_OWNER = AnyOwner()
@@ -68,7 +70,7 @@ def fallback_voice(bucket: str) -> Callable[[str], Voice]:
 
 
 def list_for(bucket: str, owner: str | None) -> list[VoiceEntry]:
-    inv = registry.inventory(bucket)
+    inv = registry.inventory(bucket, owner, [voice.id for voice in list_voices()])
     report = bootstrap_report.read_report(bucket)
     entries = []
     for voice in list_voices():
@@ -78,7 +80,7 @@ def list_for(bucket: str, owner: str | None) -> list[VoiceEntry]:
                                   description=voice.description, custom=False, fallback=voice.id, engines=ENGINES,
                                   primary_ready=ready, primary_reason=reason,
                                   reference=outcome.source if outcome and voice.id in inv.referenced else None))
-    for voice_id in sorted(inv.custom_voices_of(owner)):
+    for voice_id in sorted(inv.custom_voices()):
         try:
             record = registry.get_record(bucket, voice_id)
         except NotFoundError:  # deleted between the listing and now

@@ -11,8 +11,8 @@ S3 layout, through `tts_core.platform.storage` only:
                                         if absent, so two voices of one key never share a name
     voices/_bootstrap.json              the last bootstrap's outcome per catalogue voice (voices.bootstrap_report)
 
-One listing of `voices/` (`inventory`) says which voices have a reference and a conditioning: the API
-reads readiness from it instead of a request per voice.
+A listing of each voice a caller may use (`inventory`) says which have a reference and a conditioning:
+the API reads readiness from it; it never lists other tenants' voices.
 
 The engine needs a local file (the inference code reads prompts with librosa): `S3VoiceStore`, the
 engines' VoiceStore, downloads each prompt to /tmp once, named by its content hash. The upstream
@@ -26,7 +26,7 @@ import hashlib
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -35,10 +35,11 @@ import numpy as np
 import soxr
 from pydantic import BaseModel
 
-from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav
+from tts_core.audio import AudioContract, gated_loudness_dbfs, read_wav, wav_info
 from tts_core.catalogue import Gender, Language
 from tts_core.errors import (
     AudioClippedError,
+    AudioFormatUnsupportedError,
     AudioRateTooLowError,
     AudioSilentError,
     AudioTooLongError,
@@ -60,14 +61,15 @@ NAMES_PREFIX = f"{VOICES_PREFIX}by-name/"
 BOOTSTRAP_REPORT_KEY = f"{VOICES_PREFIX}_bootstrap.json"  # "_": never a voice id
 PUBLIC_OWNER = "_public"  # custom voices made where no API key is in use
 STORE_RATE = 22050  # IndexTTS-2's own rate: references are stored once, resampled, at this rate
-MIN_RATE = 8000  # telephone bandwidth: below it too little of a voice is left to clone
 MIN_PROMPT_S = 3.0  # shorter references clone poorly (counted on the sound, silence cut)
 MAX_UPLOAD_S = 30.0  # longest recording accepted
+MAX_CHANNELS = 2  # stereo is downmixed; more is refused from the header, before decoding
+MIN_RATE, MAX_RATE = 8000, 96000  # Hz: below 8 kHz (telephone bandwidth) too little of a voice is left
 MAX_PROMPT_S = 15.0  # the inference code reads the first 15 s only: the rest is not stored
 SILENCE_DBFS = -50.0  # a reference quieter than this (gated level) carries no usable voice
 CLIP_LEVEL = 0.99  # a sample at or above this magnitude is clipped
 MAX_CLIPPED_SHARE = 0.01  # more than 1 % clipped samples: the voice is distorted
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # fullmatch: `$` would accept a final newline
 
 Source = Literal["fallback", "operator", "upload"]
 
@@ -101,7 +103,7 @@ class VoiceRecord(BaseModel, frozen=True):
 
 
 def valid_id(voice_id: str) -> bool:
-    return bool(_ID.match(voice_id))
+    return _ID.fullmatch(voice_id) is not None
 
 
 def voice_keys(voice_id: str) -> tuple[str, str]:
@@ -149,15 +151,28 @@ def validate_prompt(data: bytes) -> np.ndarray:
     """A recording (WAV, FLAC, OGG, MP3) as a reference: float32 mono at STORE_RATE, the part that carries
     sound and at most MAX_PROMPT_S of it (voices.recording); or an InvalidInputError subclass whose code
     says why it cannot be one. Every check is made on what is kept."""
+    undecodable = "the recording is not a WAV, FLAC, OGG or MP3 recording (or it is damaged)"
+    # The header first: a few KB of FLAC can claim minutes of 8 channels at 655 kHz, hundreds of MB decoded.
     try:
-        samples, rate = read_wav(data)
+        header = wav_info(data)
     except Exception:  # soundfile's own error types, whose text names Python objects: say it plainly
-        raise AudioUndecodableError("the recording is not a WAV, FLAC, OGG or MP3 recording (or it is "
-                                    "damaged)") from None
+        raise AudioUndecodableError(undecodable) from None
+    if header.sample_rate < MIN_RATE:
+        raise AudioRateTooLowError(f"the recording is sampled at {header.sample_rate} Hz; at least {MIN_RATE} Hz "
+                                   "is needed")
+    if header.channels > MAX_CHANNELS or header.sample_rate > MAX_RATE:
+        raise AudioFormatUnsupportedError(
+            f"the recording has {header.channels} channels at {header.sample_rate} Hz; a voice needs mono or "
+            f"stereo at {MIN_RATE // 1000}-{MAX_RATE // 1000} kHz")
+    if header.frames > MAX_UPLOAD_S * header.sample_rate:
+        raise AudioTooLongError(f"the recording lasts {header.duration_s:.2f} s; it must last at most "
+                                f"{MAX_UPLOAD_S:g} s")
+    try:  # one frame past the limit at most, should the header understate the length
+        samples, rate = read_wav(data, max_frames=int(MAX_UPLOAD_S * header.sample_rate) + 1)
+    except Exception:
+        raise AudioUndecodableError(undecodable) from None
     if not np.isfinite(samples).all():
         raise AudioUndecodableError("the recording holds non-finite samples (NaN or infinity): it is damaged")
-    if rate < MIN_RATE:
-        raise AudioRateTooLowError(f"the recording is sampled at {rate} Hz; at least {MIN_RATE} Hz is needed")
     if samples.size == 0:
         raise AudioTooShortError(f"the recording is empty; it must last {MIN_PROMPT_S:g} to {MAX_UPLOAD_S:g} s")
     channels = samples.reshape(samples.shape[0], -1)
@@ -249,6 +264,11 @@ def delete_voice(bucket: str, record: VoiceRecord) -> None:
     storage.delete(bucket, owner_key(record.owner, record.id))
     for key in held:
         storage.delete(bucket, key)
+    # Versioning would keep the recording of a person who asked for it to go: its versions go too.
+    storage.delete_versions(bucket, f"{VOICES_PREFIX}{record.id}.")
+    storage.delete_versions(bucket, owner_key(record.owner, record.id))
+    for key in held:
+        storage.delete_versions(bucket, key)
 
 
 def put_conditioning(bucket: str, voice_id: str, model_fingerprint: str, blob: bytes, sha256: str) -> None:
@@ -265,31 +285,37 @@ def get_conditioning(bucket: str, voice_id: str, model_fingerprint: str) -> byte
 
 @dataclass(frozen=True)
 class Inventory:
-    """What one listing of voices/ says: which voices have a reference and a conditioning, and whose
-    the custom voices are."""
+    """What the listings of one caller's voices say: which have a reference and a conditioning, and which
+    custom voices are the caller's."""
 
     referenced: frozenset[str]
     conditioned: frozenset[str]
-    owned: dict[str, list[str]] = field(default_factory=dict)  # owner -> custom voice ids
+    owned: tuple[str, ...] = ()  # the caller's custom voice ids
 
-    def custom_voices_of(self, owner: str | None) -> list[str]:
-        return [v for v in self.owned.get(owner or PUBLIC_OWNER, []) if v in self.referenced]
+    def custom_voices(self) -> list[str]:
+        return [v for v in self.owned if v in self.referenced]
 
 
-def inventory(bucket: str) -> Inventory:
+def owned_voices(bucket: str, owner: str | None) -> list[str]:
+    """The custom voice ids of one key: one listing of its own marker prefix, never of other tenants'."""
+    prefix = f"{OWNERS_PREFIX}{owner or PUBLIC_OWNER}/"
+    return [key.removeprefix(prefix) for key in storage.list_keys(bucket, prefix)]
+
+
+def inventory(bucket: str, owner: str | None, catalogue_ids: list[str]) -> Inventory:
+    """One listing per voice the caller may use (the catalogue's and its own, at most KeyMaxVoices), so a
+    listing costs the same whatever the number of tenants."""
+    owned = owned_voices(bucket, owner)
     referenced: set[str] = set()
     conditioned: set[str] = set()
-    owned: dict[str, list[str]] = {}
-    for key in storage.list_keys(bucket, VOICES_PREFIX):
-        rest = key.removeprefix(VOICES_PREFIX)
-        if key.startswith(OWNERS_PREFIX):
-            owner, _, voice_id = key.removeprefix(OWNERS_PREFIX).partition("/")
-            owned.setdefault(owner, []).append(voice_id)
-        elif rest.endswith(".json") and "/" not in rest and not rest.startswith("_"):
-            referenced.add(rest.removesuffix(".json"))
-        elif ".cond/" in rest:
-            conditioned.add(rest.split(".cond/", 1)[0])
-    return Inventory(frozenset(referenced), frozenset(conditioned), owned)
+    for voice_id in [*catalogue_ids, *owned]:
+        for key in storage.list_keys(bucket, f"{VOICES_PREFIX}{voice_id}."):  # ids hold no '.'
+            rest = key.removeprefix(f"{VOICES_PREFIX}{voice_id}.")
+            if rest == "json":
+                referenced.add(voice_id)
+            elif rest.startswith("cond/"):
+                conditioned.add(voice_id)
+    return Inventory(frozenset(referenced), frozenset(conditioned), tuple(owned))
 
 
 class S3VoiceStore:
