@@ -43,7 +43,7 @@ WRITERS = {
                 "JoinSegmentsFunction", "RecordResultFunction"},
     "plan": {"SynthesizePrimaryFunction", "SynthesizeFallbackFunction", "SynthesizeOfflineFunction",
              "JoinSegmentsFunction", "PlanSegmentsFunction", "RecordResultFunction"},
-    "result": {"RecordResultFunction"},
+    "result": {"RecordResultFunction", "BookPlanFunction"},  # a book job's record is its bookkeeping's
     "cache": {"RecordResultFunction"},
     "voice-wav": {"ApiFunction", "VoiceBootstrapFunction"},
     "voice-record": {"ApiFunction", "VoiceBootstrapFunction", "SynthesizePrimaryFunction"},
@@ -51,7 +51,7 @@ WRITERS = {
     "voice-owner": {"ApiFunction", "VoiceBootstrapFunction"},
     "voice-reference": set(),  # operators' own recordings
     "inbox": set(),  # only people (operators' credentials) upload
-    "output": {"RecordResultFunction", "IngestUploadFunction"},
+    "output": {"RecordResultFunction", "IngestUploadFunction", "BookPlanFunction", "EncodeChapterFunction"},
     "failed": {"RecordResultFunction", "IngestUploadFunction"},
     "superseded": {"RecordResultFunction", "IngestUploadFunction"},
 }
@@ -66,7 +66,7 @@ UNREADABLE = {
     "SynthesizeFallbackFunction": {"result", "cache", "inbox", "output", "failed", "voice-wav", "audio"},
     "SynthesizeOfflineFunction": {"result", "cache", "inbox", "output", "failed", "voice-wav", "audio"},
     "SynthesizePrimaryFunction": {"result", "cache", "inbox", "output", "failed", "audio"},
-    "ApiFunction": {"inbox", "output", "failed", "voice-reference"},
+    "ApiFunction": {"inbox", "failed", "voice-reference"},  # outputs/: a book's files are presigned by the API
     "PlanSegmentsFunction": set(KEYS),
 }
 BUCKET_CONFIGURATION = re.compile(r"^(\*|s3:\*|s3:(Put|Delete)(Bucket\w*|\w*Configuration)|s3:DeleteBucket|"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tts_core.errors import AudioFormatUnsupportedError, AudioTooLongError
+from tts_core.errors import AudioFormatUnsupportedError, AudioRateTooLowError, AudioTooLongError
 from tts_core.voices.registry import MAX_UPLOAD_S, STORE_RATE, validate_prompt
 
 PEAK_BUDGET = 40 * 2**20  # 30 s of stereo at 96 kHz decoded as float32 is 23 MB
@@ -32,12 +32,18 @@ def _peak_of(call: object) -> int:
     return peak
 
 
-@pytest.mark.parametrize(("rate", "channels"), [(192_000, 8), (655_350, 1), (4_000, 1), (48_000, 3)])
+@pytest.mark.parametrize(("rate", "channels"), [(192_000, 8), (655_350, 1), (48_000, 3)])
 def test_too_many_channels_or_a_rate_out_of_range_is_refused_from_the_header(rate: int, channels: int) -> None:
     data = _flac(rate, channels, 2.0)
     with pytest.raises(AudioFormatUnsupportedError) as refused:
         validate_prompt(data)
     assert refused.value.code == "AUDIO_FORMAT_UNSUPPORTED" and refused.value.http_status == 422
+
+
+def test_a_rate_under_8_khz_is_refused_from_the_header_with_its_own_code() -> None:
+    with pytest.raises(AudioRateTooLowError) as refused:
+        validate_prompt(_flac(4_000, 1, 2.0))
+    assert refused.value.code == "AUDIO_RATE_TOO_LOW"
 
 
 def test_the_bomb_of_the_issue_is_refused_without_decoding_it() -> None:

@@ -1,8 +1,8 @@
 """Uploads that are books: which they are, and how one becomes a book job.
 
 The rule (by key alone, so it is decided before anything is read): an object under `inbox/books/` is a
-book (`.txt`, `.md`, `.json`, `.epub`), and so is any `.epub` or `.md` under `inbox/`; every other upload
-is a synthesis as before (a `.txt` or `.json` over 256 KB outside `inbox/books/` is still refused with
+book (`.txt`, `.md`, `.json`, `.epub`), and so is any `.epub` under `inbox/`; every other upload is a
+synthesis as before (an `.md` there is read as Markdown) (a `.txt` or `.json` over 256 KB outside `inbox/books/` is still refused with
 PAYLOAD_TOO_LARGE, so a caller who meant a book is told where to put it). A book's `.json` is the body
 of POST /api/books (title, text or chapters, options); the other kinds take the file's name as title and
 the default options. Outputs go to `outputs/<name>/`, `<name>` the key after inbox/ (or inbox/books/) as
@@ -34,7 +34,7 @@ from tts_core.platform.observability import logger
 from tts_core.voices import directory
 
 BOOKS_INBOX = f"{storage.INBOX_PREFIX}books/"
-_ALWAYS_BOOKS = ("epub", "md")
+_ALWAYS_BOOKS = ("epub",)  # an .md elsewhere under inbox/ is a Markdown synthesis (docs/text.md)
 ISSUED_REQUEST = "request.json"  # the options an upload URL was issued with (POST /api/books/uploads)
 MAX_JSON_BYTES = 10 << 20  # a book's JSON body read by the ingest step (the text is held to MaxBookChars)
 
