@@ -4,9 +4,10 @@ The rule (by key alone, so it is decided before anything is read): an object und
 book (`.txt`, `.md`, `.json`, `.epub`), and so is any `.epub` under `inbox/`; every other upload is a
 synthesis as before (an `.md` there is read as Markdown; a `.txt` or `.json` over 256 KB outside
 `inbox/books/` is still refused with PAYLOAD_TOO_LARGE, so a caller who meant a book is told where to
-put it). A book's `.json` is the body of POST /api/books (title, text or chapters, options); the other kinds take the file's name as title and
-the default options. Outputs go to `outputs/<name>/`, `<name>` the key after inbox/ (or inbox/books/) as
-tts_core.pipeline.uploads.output_name makes it; a refused book to `failed/<name>.json`, as any upload."""
+put it). A book's `.json` is the body of POST /api/books (title, text or chapters, options); the other
+kinds take the file's name as title and the default options. Outputs go to `outputs/<name>/`, `<name>`
+the key after inbox/ (or inbox/books/) as tts_core.pipeline.uploads.output_name makes it; a refused
+book to `failed/<name>.json`, as any upload."""
 
 from __future__ import annotations
 
