@@ -50,7 +50,7 @@ browser:
 test: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP) browser $(IDX_STAMP) image-tools
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/pytest
-	$(IDX_VENV)/bin/pytest -m heavy tests/heavy
+	$(IDX_VENV)/bin/pytest --timeout 1200 -m heavy tests/heavy
 	$(MAKE) --no-print-directory test-image
 
 # The quick loop while changing code: ruff, the unit tests and the static checks but the external
@@ -77,7 +77,7 @@ $(IDX_STAMP): requirements-indextts.txt constraints-dev.txt pyproject.toml
 	@touch $@
 
 test-heavy: $(IDX_STAMP)
-	$(IDX_VENV)/bin/pytest -m heavy tests/heavy
+	$(IDX_VENV)/bin/pytest --timeout 1200 -m heavy tests/heavy
 
 bench-primary: $(IDX_STAMP)
 	$(IDX_VENV)/bin/python bench/primary_indextts.py
@@ -106,7 +106,7 @@ image-size: $(STAMP) $(IDX_STAMP) image-tools
 
 # Smoke test: both images built and their handlers run inside them (also part of `make test`).
 test-image: $(STAMP) $(IDX_STAMP) image-tools
-	TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(SUDO) $(VENV)/bin/pytest -m image tests/image
+	TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(SUDO) $(VENV)/bin/pytest --timeout 1800 -m image tests/image
 
 # Cold start of the built primary image with full-size random weights: process start to first WAV.
 bench-image: $(STAMP) $(IDX_STAMP) image-tools
