@@ -72,7 +72,7 @@ $(IDX_STAMP): requirements-indextts.txt constraints-dev.txt pyproject.toml
 	$(IDX_VENV)/bin/python -c "from indextts.utils.front import TextNormalizer as T; T().load()"
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt \
 	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 moto pytest pytest-timeout \
-	    pyloudnorm  # delivery: the primary's output mastered to each profile (tests/heavy)
+	    pyloudnorm defusedxml unicodedataplus markdown-it-py ebooklib  # delivery, the text front end, books
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
