@@ -71,7 +71,7 @@ $(IDX_STAMP): requirements-indextts.txt constraints-dev.txt pyproject.toml
 	rm -f "$$($(IDX_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 	$(IDX_VENV)/bin/python -c "from indextts.utils.front import TextNormalizer as T; T().load()"
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check -c constraints-dev.txt \
-	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 moto pytest pytest-timeout \
+	    pydantic pydantic-settings aws-lambda-powertools soundfile soxr numpy boto3 'moto[server]' pytest pytest-timeout \
 	    pyloudnorm defusedxml unicodedataplus markdown-it-py ebooklib  # delivery, the text front end, books
 	$(IDX_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
