@@ -600,7 +600,7 @@ def _wav(seconds: float, *, channels: int = 1, amplitude: float = 0.3, rate: int
 
 
 @pytest.mark.parametrize(("data", "reason"), [
-    (b"RIFF nonsense", "not audio this service can decode"),
+    (b"RIFF nonsense", "not a WAV, FLAC, OGG or MP3 recording"),
     (_wav(2.0), "must last at least 3 s"),
     (_wav(31.0), "must last at most 30 s"),
     (_wav(4.0, amplitude=0.0), "silent"),
@@ -672,7 +672,10 @@ def test_a_voice_cloned_through_the_api_is_prepared_at_creation_and_spoken_by_th
     for name, value in {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:unused",
                         "ROUTE_PARAMETER_NAME": "/unused/route", "MAX_TEXT_CHARS": "5000", "SYNC_WAIT_SECONDS": "0",
                         "CORS_ALLOW_ORIGIN": "*", "PRIMARY_FUNCTION_NAME": "primary",
-                        "VOICE_BOOTSTRAP_FUNCTION_NAME": "unused"}.items():
+                        "VOICE_BOOTSTRAP_FUNCTION_NAME": "unused",
+                        "BOOK_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:unused-book",
+                        "TENANT_USAGE_TABLE": "unused", "KEY_DAILY_CHARACTERS": "50000", "KEY_MAX_JOBS_IN_FLIGHT": "3",
+                        "KEY_MAX_VOICES": "20"}.items():
         monkeypatch.setenv(name, value)
     config.reset()
     recording = tmp_path / "me.wav"
