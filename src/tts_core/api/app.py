@@ -29,6 +29,7 @@ from tts_core.errors import (
     quoted,
 )
 from tts_core.models import validation_message
+from tts_core.platform import storage
 from tts_core.platform.observability import logger
 
 
@@ -106,18 +107,20 @@ def openapi_document() -> Response[str]:
 def page() -> Response[str]:
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=page_html(),
                     headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
-                             "Referrer-Policy": "no-referrer", "Content-Security-Policy": page_policy(),
+                             "Referrer-Policy": "no-referrer",
+                             "Content-Security-Policy": page_policy(storage.presigned_origin(settings().bucket_name)),
                              "X-Frame-Options": "DENY"})
 
 
 @cache
-def page_policy() -> str:
-    """The page runs its own script only (by hash), talks to its own origin, plays presigned audio, and is
-    never framed (clickjacking a page that holds an API key)."""
+def page_policy(bucket_origin: str) -> str:
+    """The page runs its own script only (by hash), talks to its own origin and the bucket's (presigned audio
+    it plays, a manuscript it PUTs), and is never framed (clickjacking a page that holds an API key)."""
     script = page_html().split("<script>", 1)[1].split("</script>", 1)[0]
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; connect-src 'self'; "
-            "media-src 'self' https: blob: data:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+    return (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; "
+            f"connect-src 'self' {bucket_origin}; media-src 'self' {bucket_origin} blob: data:; "
+            "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
             "form-action 'none'")
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
@@ -325,6 +326,12 @@ def presigned_put_url(bucket: str, key: str, expires_s: int) -> str:
     """Where a client PUTs an object itself (a manuscript too big for an API body: up to 5 GB)."""
     return aws.client("s3").generate_presigned_url(
         "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
+
+
+def presigned_origin(bucket: str) -> str:
+    """Where the bucket's presigned URLs point (scheme, host and port): what a page must be allowed to reach."""
+    parts = urlsplit(presigned_url(bucket, f"{AUDIO_PREFIX}origin", 60))  # a key the API may read: no other
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def presigned_url(bucket: str, key: str, expires_s: int, content_type: str | None = None) -> str:
