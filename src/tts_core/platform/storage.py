@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -142,30 +143,35 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def head(bucket: str, key: str) -> ObjectHead | None:
-    """The current version of an object (None if there is none)."""
+@contextmanager
+def _reading(bucket: str, key: str, *, missing: tuple[str, ...] = _MISSING, which: str | None = None) -> Iterator[None]:
+    """S3's errors of a read as ours: NotFoundError for `missing` codes, StorageError for the rest."""
     try:
-        answer = aws.client("s3").head_object(Bucket=bucket, Key=key)
+        yield
     except ClientError as exc:
-        if _error_code(exc) in _MISSING:
-            return None
+        if _error_code(exc) in missing:
+            where = f"s3://{bucket}/{key}" + (f" ({which})" if which else "")
+            raise NotFoundError(f"{where} does not exist") from exc
         raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
     except BotoCoreError as exc:
         raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
+
+
+def head(bucket: str, key: str) -> ObjectHead | None:
+    """The current version of an object (None if there is none)."""
+    try:
+        with _reading(bucket, key):
+            answer = aws.client("s3").head_object(Bucket=bucket, Key=key)
+    except NotFoundError:
+        return None
     version = answer.get("VersionId")
     return ObjectHead(etag=answer["ETag"].strip('"'), version_id=None if version in (None, "null") else version,
                       metadata=answer.get("Metadata", {}))
 
 
 def get_bytes(bucket: str, key: str) -> bytes:
-    try:
+    with _reading(bucket, key):
         return aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if _error_code(exc) in _MISSING:
-            raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
 
 
 def upload_file(bucket: str, key: str, path: str, content_type: str) -> None:
@@ -178,27 +184,15 @@ def upload_file(bucket: str, key: str, path: str, content_type: str) -> None:
 
 def get_range(bucket: str, key: str, length: int) -> bytes:
     """The first `length` bytes of an object (fewer if it is shorter)."""
-    try:
+    with _reading(bucket, key):
         return aws.client("s3").get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{length - 1}")["Body"].read()
-    except ClientError as exc:
-        if _error_code(exc) in _MISSING:
-            raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
 
 
 def iter_object(bucket: str, key: str, chunk_bytes: int = 8 << 20) -> Iterator[bytes]:
     """An object's bytes a chunk at a time (never the whole object in memory)."""
-    try:
+    with _reading(bucket, key):
         body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
         yield from body.iter_chunks(chunk_bytes)
-    except ClientError as exc:
-        if _error_code(exc) in _MISSING:
-            raise NotFoundError(f"s3://{bucket}/{key} does not exist") from exc
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
 
 
 class MultipartWriter:
@@ -250,14 +244,9 @@ def get_object(bucket: str, key: str, *, etag: str | None = None, version_id: st
     if etag is None and version_id is None:
         return get_bytes(bucket, key)
     which = {"VersionId": version_id} if version_id else {"IfMatch": etag}
-    try:
+    with _reading(bucket, key, missing=(*_MISSING, "PreconditionFailed", "412", "InvalidArgument"),
+                  which=version_id or etag):
         return aws.client("s3").get_object(Bucket=bucket, Key=key, **which)["Body"].read()
-    except ClientError as exc:
-        if _error_code(exc) in (*_MISSING, "PreconditionFailed", "412", "InvalidArgument"):
-            raise NotFoundError(f"s3://{bucket}/{key} ({version_id or etag}) does not exist") from exc
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"could not read s3://{bucket}/{key}: {exc}") from exc
 
 
 def exists(bucket: str, key: str) -> bool:
