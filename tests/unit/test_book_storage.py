@@ -3,29 +3,13 @@ S3's minimum, the last one short, aborted on an error), ranged and chunked reads
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from tts_core.platform import aws, storage
+from tts_core.platform import storage
 
 BUCKET = "books-unit-bucket"
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    with mock_aws():
-        aws.reset_clients()
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    aws.reset_clients()
 
 
 def test_a_multipart_writer_uploads_what_it_was_fed_in_parts(s3: Any) -> None:

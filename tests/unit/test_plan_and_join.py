@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
 from tts_core.audio import AudioContract, read_pcm16
@@ -17,7 +14,7 @@ from tts_core.errors import EngineError
 from tts_core.models import EngineOutput, EngineTask, Mark, SynthesisRequest, Utterance
 from tts_core.pipeline import jobs, long_text
 from tts_core.pipeline.engine_task import run_engine_task
-from tts_core.platform import aws, storage
+from tts_core.platform import storage
 from tts_core.platform.config import EngineSettings, JoinSettings, PlanSettings
 from tts_core.segmentation import segment
 
@@ -25,19 +22,6 @@ BUCKET = "tts-unit"
 RATE = 22050
 ID = "20261123T120000Z-0123456789ab"
 TEXT = "第一句话在这里。The second sentence is here. 第三句，最后一句！"
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
-    with mock_aws():
-        aws.reset_clients()
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-    aws.reset_clients()
 
 
 def plan_settings(max_chars: int = 20) -> PlanSettings:
