@@ -6,13 +6,15 @@ import json
 import unicodedata
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from tts_core.catalogue import DEFAULT_VOICE_ID, get_voice
 from tts_core.errors import InvalidInputError, MalformedJsonError, NothingToSpeakError, TextTooLongError, quoted
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 SAMPLE_RATES = (16000, 22050, 24000, 44100, 48000)
 MAX_REQUEST_BYTES = 256 * 1024  # an API body or an uploaded file
@@ -180,13 +182,17 @@ class SynthesisRequest(BaseModel):
 def parse_request(raw: Any, *, max_text_chars: int,
                   voice_exists: Callable[[str], object] = get_voice) -> SynthesisRequest:
     """Validate untrusted input into a request, or raise an error with a stable code."""
+    return check_limits(validated(SynthesisRequest, raw), max_text_chars=max_text_chars, voice_exists=voice_exists)
+
+
+def validated(model: type[ModelT], raw: Any) -> ModelT:
+    """A request body (a JSON object) as `model`, or INVALID_INPUT saying which field is wrong and why."""
     if not isinstance(raw, dict):
         raise InvalidInputError("the request body must be a JSON object")
     try:
-        request = SynthesisRequest.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInputError(validation_message(exc.errors()[0])) from None
-    return check_limits(request, max_text_chars=max_text_chars, voice_exists=voice_exists)
 
 
 def validation_message(error: Any) -> str:

@@ -21,7 +21,7 @@ from tts_core.books.models import BookInput, BookJob, BookRequest, BookResult, C
 from tts_core.catalogue import get_voice
 from tts_core.delivery import formats
 from tts_core.errors import InvalidInputError, NotFoundError, StorageError
-from tts_core.models import UploadSource, validation_message
+from tts_core.models import UploadSource, validated
 from tts_core.pipeline import jobs
 from tts_core.pipeline.jobs import AlreadyStartedError
 from tts_core.platform import aws, config, storage
@@ -55,12 +55,7 @@ def is_book_id(request_id: str) -> bool:
 
 
 def parse_book(raw: Any, *, voice_exists: Callable[[str], object] = get_voice) -> BookRequest:
-    if not isinstance(raw, dict):
-        raise InvalidInputError("the request body must be a JSON object")
-    try:
-        request = BookRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInputError(validation_message(exc.errors()[0])) from None
+    request = validated(BookRequest, raw)
     if (request.text is None) == (request.chapters is None):
         raise InvalidInputError("a book has `text` or `chapters`, not both and not neither")
     for voice_id in request.voice_ids:  # as check_limits does; the length is MaxBookChars, checked on the chapters
