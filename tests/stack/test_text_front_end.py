@@ -138,7 +138,8 @@ def test_lexicons_belong_to_their_key_and_apply_longest_match_first(local_stack)
         # The segments run at once (the Map): the double records them in the order they arrived.
         said = texts(stack.function("primary").engine)
         expected = "Shivawn Lee and Shivawn joined World Wide Web Consortium."
-        assert all(part in expected for part in said) and sorted(" ".join(said).split()) == sorted(expected.split())
+        assert all(part in expected for part in said)
+        assert " ".join(sorted(said, key=expected.index)) == expected  # every word, each segment whole
         status, body = send(server, "POST", "/api/synthesize", request, key=KEYS[1])
         assert (status, body["code"]) == (404, "LEXICON_NOT_FOUND")
 
