@@ -31,6 +31,7 @@ KEYS = {
     "voice-reference": "voice-references/zh-female.wav",
     "inbox": "inbox/book.txt",
     "output": "outputs/book.wav",
+    "book-output": "outputs/book/01-morning.mp3",
     "failed": "failed/book.json",
     "superseded": "superseded/book/v1.json",
 }
@@ -52,6 +53,7 @@ WRITERS = {
     "voice-reference": set(),  # operators' own recordings
     "inbox": set(),  # only people (operators' credentials) upload
     "output": {"RecordResultFunction", "IngestUploadFunction", "BookPlanFunction", "EncodeChapterFunction"},
+    "book-output": {"RecordResultFunction", "IngestUploadFunction", "BookPlanFunction", "EncodeChapterFunction"},
     "failed": {"RecordResultFunction", "IngestUploadFunction"},
     "superseded": {"RecordResultFunction", "IngestUploadFunction"},
 }
@@ -59,6 +61,7 @@ DELETERS = {
     "voice-wav": {"ApiFunction"}, "voice-record": {"ApiFunction"}, "voice-conditioning": {"ApiFunction"},
     "voice-owner": {"ApiFunction"},
     "output": {"RecordResultFunction", "IngestUploadFunction"},
+    "book-output": {"RecordResultFunction", "IngestUploadFunction"},
     "failed": {"RecordResultFunction", "IngestUploadFunction"},
 }
 # What the functions that parse untrusted input (text, audio) or face the internet must never read.
@@ -66,7 +69,7 @@ UNREADABLE = {
     "SynthesizeFallbackFunction": {"result", "cache", "inbox", "output", "failed", "voice-wav", "audio"},
     "SynthesizeOfflineFunction": {"result", "cache", "inbox", "output", "failed", "voice-wav", "audio"},
     "SynthesizePrimaryFunction": {"result", "cache", "inbox", "output", "failed", "audio"},
-    "ApiFunction": {"inbox", "failed", "voice-reference"},  # outputs/: a book's files are presigned by the API
+    "ApiFunction": {"inbox", "output", "failed", "voice-reference"},
     "PlanSegmentsFunction": set(KEYS),
 }
 BUCKET_CONFIGURATION = re.compile(r"^(\*|s3:\*|s3:(Put|Delete)(Bucket\w*|\w*Configuration)|s3:DeleteBucket|"
