@@ -727,3 +727,120 @@ def test_the_primarys_output_meets_each_mastering_profile(primary_pcm: Any, prof
     done = render(primary_pcm, CONTRACT_RATE, resolve(fmt, CONTRACT_RATE, None, profile))
     assert done.misses == [], done.loudness
     assert measure_file(io.BytesIO(done.audio)) == done.loudness
+
+
+# ---- the GPT's decode (decode.py) -------------------------------------------------------------------------
+def _prompt(model: Any, seed: int = 0, mel_len: int = 40) -> tuple[Any, dict[str, Any]]:
+    """A [conditioning][text][start] prompt stored as infer_v2 stores it, and generate()'s kwargs as
+    inference_speech passes them for the fast profile."""
+    import torch
+
+    gpt = model.gpt
+    torch.manual_seed(seed)
+    gpt.inference_model.store_mel_emb(torch.randn(1, mel_len, gpt.model_dim) * 0.5)
+    inputs = torch.ones(1, mel_len + 1, dtype=torch.long)
+    inputs[:, -1] = gpt.start_mel_token
+    return inputs, {"bos_token_id": gpt.start_mel_token, "pad_token_id": gpt.stop_mel_token,
+                    "eos_token_id": gpt.stop_mel_token, "attention_mask": torch.ones_like(inputs),
+                    "max_length": mel_len + 1 + 30, "logits_processor": [], "num_return_sequences": 1,
+                    "do_sample": True, "top_p": 0.8, "top_k": 30, "temperature": 0.8, "length_penalty": 0.0,
+                    "num_beams": 1, "repetition_penalty": 10.0}
+
+
+def test_static_decode_picks_the_codes_generate_picks(fp32_engine: IndexTtsEngine) -> None:
+    """top_k=1 makes sampling deterministic: over 30 steps (positions, the KV cache, the repetition penalty
+    over the prompt's and the new ids) the static decoder and transformers' generate() pick the same codes.
+    In fp32: in bf16 the two paths round differently, and a random model's near-ties then part them."""
+    import torch
+
+    model = fp32_engine.load()
+    decoder = fp32_engine.decoder
+    assert decoder is not None and model.gpt.inference_model.generate == decoder.generate
+    inputs, kwargs = _prompt(model)
+    kwargs["top_k"] = 1
+    reference = decoder._generate(inputs, **kwargs)
+    got = decoder.generate(inputs, **kwargs)
+    assert decoder.stats.fallback == ""
+    assert got.shape == reference.shape == (1, inputs.shape[1] + 30)
+    assert torch.equal(got, reference)
+
+
+@pytest.mark.parametrize("which", ["fp32", "auto"])
+def test_static_decode_logits_follow_the_model(which: str, engine: IndexTtsEngine,
+                                               fp32_engine: IndexTtsEngine) -> None:
+    """Each step's logits equal the inference model's own incremental forward passes, as generate()
+    makes them (its KV cache, its positions), over the same codes: in fp32 to rounding, in bf16 within
+    what the format's rounding moves them."""
+    import torch
+
+    chosen = fp32_engine if which == "fp32" else engine
+    model, decoder = chosen.load(), chosen.decoder
+    assert decoder is not None
+    inputs, kwargs = _prompt(model, seed=1)
+    codes = decoder.generate(inputs, **kwargs)
+    im, prompt = model.gpt.inference_model, inputs.shape[1]
+    positions = im.text_pos_embedding.emb.weight
+    start = im.embeddings(codes[:, prompt - 1:prompt])
+    ours = [decoder._forward(torch.cat([im.cached_mel_emb, start + im.text_pos_embedding(start)], 1), 0,
+                             capacity=codes.shape[1])]
+    out = im(input_ids=codes[:, :prompt], attention_mask=torch.ones(1, prompt, dtype=torch.long), use_cache=True,
+             return_dict=True)
+    theirs = [out.logits[:, -1]]
+    for i in range(prompt, codes.shape[1] - 1):
+        ours.append(decoder._forward(im.embeddings(codes[:, i:i + 1]) + positions[i + 2 - prompt], i))
+        out = im(input_ids=codes[:, i:i + 1], past_key_values=out.past_key_values, use_cache=True,
+                 attention_mask=torch.ones(1, i + 1, dtype=torch.long), return_dict=True)
+        theirs.append(out.logits[:, -1])
+    assert len(ours) == codes.shape[1] - prompt
+    for got, expected in zip(ours, theirs, strict=True):
+        if which == "fp32":
+            torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-4)
+        else:
+            assert float(torch.nn.functional.cosine_similarity(got, expected.float())) > 0.999
+
+
+def test_sampler_keeps_the_distribution_of_transformers_warpers() -> None:
+    import torch
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    from tts_core.engines.indextts.decode import candidates
+
+    torch.manual_seed(0)
+    warpers = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(10.0), TemperatureLogitsWarper(0.8),
+                                   TopKLogitsWarper(30), TopPLogitsWarper(0.8)])
+    for trial in range(20):
+        logits = torch.randn(1, 8194) * (1 + trial)  # flat to peaked: top-p keeps 30 candidates down to 1
+        history = torch.randint(0, 8194, (1, 50))
+        seen = torch.zeros(1, 8194, dtype=torch.bool)
+        seen[0, history[0]] = True
+        expected = torch.softmax(warpers(history, logits.clone()), dim=-1)
+        ids, probs = candidates(logits, seen, penalty=10.0, temperature=0.8, top_k=30, top_p=0.8)
+        got = torch.zeros_like(expected).scatter_(1, ids, probs)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_decoding_routes_by_what_the_decoder_covers(engine: IndexTtsEngine) -> None:
+    """fast (one beam, sampling) decodes statically; quality's three beams go to generate()."""
+    engine.synthesize(SynthesisRequest(text=TEXT, profile="fast"), Deadline.in_seconds(300))
+    assert engine.last_stats["decode_fallback"] is None
+    assert engine.last_stats["decode_steps"] == MAX_MEL_TOKENS - 1  # the last code needs no forward pass
+    engine.synthesize(SynthesisRequest(text=TEXT, profile="quality"), Deadline.in_seconds(300))
+    assert engine.last_stats["decode_fallback"] == "beam search" and engine.last_stats["decode_steps"] == 0
+
+
+def test_generate_decode_setting_keeps_transformers_path(s3: None, tiny_model: Path, tmp_path: Path) -> None:
+    engine = _engine(tiny_model / "checkpoints", tmp_path, decode="generate")
+    engine.synthesize(SynthesisRequest(text=TEXT), Deadline.in_seconds(300))
+    assert engine.decoder is None and "decode_steps" not in engine.last_stats
+    assert engine.precision_report["decode"] == "generate"
+
+
+def test_unknown_decode_is_model_unavailable(s3: None, tiny_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="decode must be one of static, generate"):
+        _engine(tiny_model / "checkpoints", tmp_path, decode="compiled").load()

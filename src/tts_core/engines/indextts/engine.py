@@ -33,6 +33,7 @@ from tts_core.engines import EngineAudio, allocator
 from tts_core.engines.indextts import files, loaders
 from tts_core.engines.indextts import precision as precision_
 from tts_core.engines.indextts.conditioning import ConditioningMemo, compute_speaker_conditioning
+from tts_core.engines.indextts.decode import DecodeStats, StaticKvDecoder
 from tts_core.engines.indextts.environment import configure_torch, defer_unused_imports, prepare_environment, vcpus
 from tts_core.engines.indextts.hooks import DeadlineExceededError, RequestControls, install_hooks
 from tts_core.engines.indextts.precision import patched_attr
@@ -67,6 +68,7 @@ class IndexTtsEngine:
         self.load_seconds: float | None = None
         self.precision_report: dict[str, Any] = {}
         self.last_stats: dict[str, Any] = {}
+        self.decoder: StaticKvDecoder | None = None
 
     # ---- loading -------------------------------------------------------------------------------
     def load(self) -> Any:
@@ -145,7 +147,11 @@ class IndexTtsEngine:
             # Missing hub files (offline), unreadable or mismatched checkpoints (strict loaders), a
             # broken install: none of them is cured by a retry on this container.
             raise ModelUnavailableError(f"IndexTTS-2 could not be loaded: {type(exc).__name__}: {exc}") from exc
-        install_hooks(model, self._controls)
+        try:
+            self.decoder = install_hooks(model, self._controls, settings.decode)
+        except ValueError as exc:
+            raise ModelUnavailableError(f"IndexTTS-2 misconfigured: {exc}") from exc
+        report["decode"] = settings.decode
         allocator.release_free_memory()
         self.precision_report = report
         return model
@@ -218,6 +224,8 @@ class IndexTtsEngine:
         restored = self.conditioning.restore(model, request.voice, sha, str(prompt))
 
         s2mel = None if profile == "quality" else (gen["diffusion_steps"], gen["cfg_rate"])
+        if self.decoder is not None:
+            self.decoder.stats = DecodeStats()
         started = time.monotonic()
         pieces: list[Any] = []
         try:
@@ -247,6 +255,10 @@ class IndexTtsEngine:
         self.last_stats = {"profile": profile, **gen, "conditioning_reused": restored,
                            "infer_s": round(time.monotonic() - started, 3), "segments": (len(pieces) + 1) // 2,
                            "audio_s": round(wav.size / SAMPLE_RATE, 3)}
+        if self.decoder is not None:
+            stats = self.decoder.stats
+            self.last_stats.update(decode_steps=stats.steps, decode_s=round(stats.steps_s, 3),
+                                   prefill_s=round(stats.prefill_s, 3), decode_fallback=stats.fallback or None)
         logger.info("IndexTTS-2 synthesized", extra=self.last_stats)
         return EngineAudio(samples=np.ascontiguousarray(wav), sample_rate=SAMPLE_RATE)
 

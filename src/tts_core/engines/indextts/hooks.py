@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from tts_core.deadline import Deadline
+from tts_core.engines.indextts.decode import StaticKvDecoder
+from tts_core.engines.indextts.decode import install as install_decoder
 
 
 class DeadlineExceededError(Exception):
@@ -53,7 +55,14 @@ class RequestControls:
         return StoppingCriteriaList([_Deadline()])
 
 
-def install_hooks(model: Any, controls: RequestControls) -> None:
+DECODES = ("static", "generate")
+
+
+def install_hooks(model: Any, controls: RequestControls, decode: str) -> StaticKvDecoder | None:
+    """The hooks below on `model`; with decode="static", the GPT's sampling decode routed through
+    decode.StaticKvDecoder (returned, for its stats)."""
+    if decode not in DECODES:
+        raise ValueError(f"decode must be one of {', '.join(DECODES)}, not {decode!r}")
     cfm = model.s2mel.models["cfm"]
     original = cfm.inference
 
@@ -70,6 +79,7 @@ def install_hooks(model: Any, controls: RequestControls) -> None:
     # and emotion vector at every segment; the inputs are the model's cached tensors for the voice.
     for name in ("get_conditioning", "get_emovec"):
         setattr(model.gpt, name, memoized(getattr(model.gpt, name)))
+    return install_decoder(model.gpt.inference_model) if decode == "static" else None
 
 
 def memoized(fn: Callable[..., Any], size: int = 8) -> Callable[..., Any]:

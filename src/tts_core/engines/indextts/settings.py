@@ -23,6 +23,7 @@ class IndexTtsSettings:
     max_text_tokens_per_segment: int = 120
     threads: int | None = None  # None: every vCPU this process may run on
     precision: str = "auto"  # auto (from the CPU's flags), fp32, bf16, int8: see precision.py
+    decode: str = "static"  # static (decode.py: one sequence, a KV cache allocated once) or generate (transformers')
     lazy_semantic_model: bool = True  # load w2v-bert on the first voice whose conditioning is not stored
     hf_hub_cache: Path | None = None  # None: <model_dir>/../hf_cache (where the image bakes it)
     lazy_emotion_model: bool = True  # load the Qwen emotion-from-text model (~1.2 GB) on first use only
@@ -32,13 +33,14 @@ class IndexTtsSettings:
     @classmethod
     def from_env(cls) -> IndexTtsSettings:
         """INDEXTTS_MODEL_DIR (required), INDEXTTS_PROFILE, INDEXTTS_MAX_MEL_TOKENS, INDEXTTS_FAST_STEPS,
-        INDEXTTS_PRECISION."""
+        INDEXTTS_PRECISION, INDEXTTS_DECODE."""
         env = os.environ
         return cls(model_dir=Path(env["INDEXTTS_MODEL_DIR"]),
                    profile=env.get("INDEXTTS_PROFILE", "fast"),  # type: ignore[arg-type]
                    max_mel_tokens=int(env.get("INDEXTTS_MAX_MEL_TOKENS", "1500")),
                    fast_diffusion_steps=int(env.get("INDEXTTS_FAST_STEPS", "10")),
-                   precision=env.get("INDEXTTS_PRECISION", "auto"))
+                   precision=env.get("INDEXTTS_PRECISION", "auto"),
+                   decode=env.get("INDEXTTS_DECODE", "static"))
 
     @property
     def hub_cache(self) -> Path:
