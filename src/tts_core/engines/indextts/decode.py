@@ -30,6 +30,7 @@ class DecodeStats:
     prefill_s: float = 0.0
     steps: int = 0
     steps_s: float = 0.0  # every step: the blocks, the head and the sampler
+    steps_cpu_s: float = 0.0  # the process's CPU time over the steps (all threads)
     fallback: str = ""  # why generate() last ran instead ("" when this decoder ran every time)
 
 
@@ -78,7 +79,8 @@ class StaticKvDecoder:
             ("scale_attn_by_inverse_layer_idx", not getattr(config, "scale_attn_by_inverse_layer_idx", False)),
             ("reorder_and_upcast_attn", not getattr(config, "reorder_and_upcast_attn", False)),
             ("scale_attn_weights off", getattr(config, "scale_attn_weights", True)),
-            ("add_cross_attention", not getattr(config, "add_cross_attention", False))) if not ok)
+            ("add_cross_attention", not getattr(config, "add_cross_attention", False)),
+            (f"activation {config.activation_function}", config.activation_function == "gelu_new")) if not ok)
 
     # ---- the route ---------------------------------------------------------------------------------------
     def generate(self, inputs: Any, **kwargs: Any) -> Any:
@@ -132,7 +134,7 @@ class StaticKvDecoder:
             self.stats.prefill_s += time.perf_counter() - started
             length = prompt
             positions = model.text_pos_embedding.emb.weight
-            steps_started = time.perf_counter()
+            steps_started, steps_cpu = time.perf_counter(), time.process_time()
             while length < prompt + new_tokens:
                 token = sample_top(logits, seen, penalty=penalty, temperature=temperature, top_k=top_k, top_p=top_p)
                 ids[:, length] = token[:, 0]
@@ -147,10 +149,12 @@ class StaticKvDecoder:
                 logits = self._forward(emb, length - 1)
                 self.stats.steps += 1
             self.stats.steps_s += time.perf_counter() - steps_started
+            self.stats.steps_cpu_s += time.process_time() - steps_cpu
         return ids[:, :length]
 
     def _forward(self, emb: Any, at: int, capacity: int = 0) -> Any:
-        """emb (1, T, width) at positions at..at+T-1 through the blocks; the last position's logits."""
+        """emb (1, T, width) at positions at..at+T-1 through the blocks; the last position's logits.
+        Rows stay 2-D (T, width); packed layers hand their bf16 output straight to the next one."""
         import torch
 
         blocks = self.model.transformer.h
@@ -163,20 +167,31 @@ class StaticKvDecoder:
         keys, values = self._cache
         steps = emb.shape[1]
         end = at + steps
-        x = emb
+        x = emb[0]
         for layer, block in enumerate(blocks):
-            attn = block.attn
-            q, k, v = attn.c_attn(block.ln_1(x)).split(width, dim=2)
-            keys[layer, :, at:end] = k[0].view(steps, heads, head_dim).transpose(0, 1)
-            values[layer, :, at:end] = v[0].view(steps, heads, head_dim).transpose(0, 1)
-            q = q.view(1, steps, heads, head_dim).transpose(1, 2)
+            attn, mlp = block.attn, block.mlp
+            qkv = _linear(attn.c_attn, block.ln_1(x)).to(x.dtype)
+            q, k, v = qkv.view(steps, 3, heads, head_dim).permute(1, 2, 0, 3)
+            keys[layer, :, at:end] = k
+            values[layer, :, at:end] = v
             y = torch.nn.functional.scaled_dot_product_attention(
-                q, keys[layer:layer + 1, :, :end], values[layer:layer + 1, :, :end], is_causal=steps > 1)
-            x = x + attn.c_proj(y.transpose(1, 2).reshape(1, steps, width))
-            mlp = block.mlp
-            x = x + mlp.c_proj(mlp.act(mlp.c_fc(block.ln_2(x))))
-        hidden = self.model.transformer.ln_f(x[:, -1:])
-        return self.model.lm_head(hidden)[:, -1].float()
+                q[None], keys[layer:layer + 1, :, :end], values[layer:layer + 1, :, :end], is_causal=steps > 1)
+            x = x + _linear(attn.c_proj, y[0].transpose(0, 1).reshape(steps, width))
+            x = x + _linear(mlp.c_proj, _linear(mlp.c_fc, block.ln_2(x), gelu=True))
+        hidden = self.model.transformer.ln_f(x[-1:])
+        return self.model.lm_head(hidden).float()
+
+
+def _linear(module: Any, x: Any, gelu: bool = False) -> Any:
+    """A linear layer over rows x, its output in the layer's compute format; gelu = GPT-2's gelu_new
+    (the tanh approximation) fused where the layer is packed."""
+    import torch
+
+    project = getattr(module, "project", None)
+    if project is not None:
+        return project(x, gelu)
+    y = module(x)
+    return torch.nn.functional.gelu(y, approximate="tanh") if gelu else y
 
 
 def _stop(criteria: Any, ids: Any, scores: Any) -> bool:

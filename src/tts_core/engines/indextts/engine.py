@@ -258,6 +258,7 @@ class IndexTtsEngine:
         if self.decoder is not None:
             stats = self.decoder.stats
             self.last_stats.update(decode_steps=stats.steps, decode_s=round(stats.steps_s, 3),
+                                   decode_cpu_s=round(stats.steps_cpu_s, 3),
                                    prefill_s=round(stats.prefill_s, 3), decode_fallback=stats.fallback or None)
         logger.info("IndexTTS-2 synthesized", extra=self.last_stats)
         return EngineAudio(samples=np.ascontiguousarray(wav), sample_rate=SAMPLE_RATE)

@@ -110,14 +110,20 @@ def packed_linear_class() -> type:
 
             def forward(self, x: Any) -> Any:
                 shape = x.shape
-                x2 = x.reshape(-1, self.in_features).to(torch.bfloat16)
-                if self.precision == "bf16":
-                    y = torch.ops.mkldnn._linear_pointwise(x2, self.weight, self.bias, "none", [], "")
-                else:
-                    y = torch._weight_int8pack_mm(x2, self.weight, self.scales)
-                    if self.bias is not None:
-                        y = y.float() + self.bias
+                y = self.project(x.reshape(-1, self.in_features))
                 return y.to(x.dtype).reshape(*shape[:-1], self.out_features)
+
+            def project(self, x2: Any, gelu: bool = False) -> Any:
+                """x2 (rows, in) -> (rows, out) in the compute format (bf16, or fp32 where int8 adds a
+                bias); `gelu` applies GPT-2's tanh GELU to the fp32 accumulators (oneDNN's post-op)."""
+                x2 = x2.to(torch.bfloat16)
+                if self.precision == "bf16":
+                    return torch.ops.mkldnn._linear_pointwise(x2, self.weight, self.bias, "gelu" if gelu else "none",
+                                                              [], "tanh" if gelu else "")
+                y = torch._weight_int8pack_mm(x2, self.weight, self.scales)
+                if self.bias is not None:
+                    y = y.float() + self.bias
+                return torch.nn.functional.gelu(y.float(), approximate="tanh") if gelu else y
 
             def nbytes(self) -> int:
                 total = self.weight.numel() * self.weight.element_size()
