@@ -14,7 +14,8 @@ One model is in memory at a time: each variant runs in its own interpreter, whic
 IndexTtsEngine exactly as the Lambda does, with that variant's precision. The fp32 run comes first and
 records the reference: the GPT's codes (sampled, seed 0), its teacher-forced logits, the mel from s2mel
 with fixed noise (seed 1) and the waveform. Each other variant then
-  - GPT: runs its own conditioning path, then one teacher-forced pass over the reference codes: cosine of
+  - GPT: runs its own conditioning path, then one teacher-forced pass over the reference codes (through
+    the steps the engine decodes with, decode.py's, unless INDEXTTS_DECODE=generate): cosine of
     its logits with the reference per position (mean and minimum) and top-1 agreement;
   - s2mel: its own GPT latent + the reference codes + the same noise -> mel SNR (dB) against the reference;
   - vocoder: its waveform from its own mel (end to end), SNR against the reference waveform.
@@ -68,7 +69,10 @@ real_speech = gpt.inference_speech
 def teacher_forced(codes):
     im = gpt.inference_model
     mel_len = im.cached_mel_emb.shape[1]
-    ids = torch.cat([torch.ones(1, mel_len, dtype=torch.long), torch.tensor([[gpt.start_mel_token]]), codes.long()], 1)
+    prompt = torch.cat([torch.ones(1, mel_len, dtype=torch.long), torch.tensor([[gpt.start_mel_token]])], 1)
+    if engine.decoder is not None:  # the path that decodes: decode.py's steps, generate()'s positions
+        return engine.decoder.score(prompt, codes.long()).float()
+    ids = torch.cat([prompt, codes.long()], 1)
     out = im(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False, return_dict=True)
     return out.logits[0, mel_len:mel_len + codes.shape[1]].float()
 

@@ -779,20 +779,16 @@ def test_static_decode_logits_follow_the_model(which: str, engine: IndexTtsEngin
     inputs, kwargs = _prompt(model, seed=1)
     codes = decoder.generate(inputs, **kwargs)
     im, prompt = model.gpt.inference_model, inputs.shape[1]
-    positions = im.text_pos_embedding.emb.weight
-    start = im.embeddings(codes[:, prompt - 1:prompt])
-    ours = [decoder._forward(torch.cat([im.cached_mel_emb, start + im.text_pos_embedding(start)], 1), 0,
-                             capacity=codes.shape[1])]
+    ours = decoder.score(inputs, codes[:, prompt:])
     out = im(input_ids=codes[:, :prompt], attention_mask=torch.ones(1, prompt, dtype=torch.long), use_cache=True,
              return_dict=True)
     theirs = [out.logits[:, -1]]
     for i in range(prompt, codes.shape[1] - 1):
-        ours.append(decoder._forward(im.embeddings(codes[:, i:i + 1]) + positions[i + 2 - prompt], i))
         out = im(input_ids=codes[:, i:i + 1], past_key_values=out.past_key_values, use_cache=True,
                  attention_mask=torch.ones(1, i + 1, dtype=torch.long), return_dict=True)
         theirs.append(out.logits[:, -1])
-    assert len(ours) == codes.shape[1] - prompt
-    for got, expected in zip(ours, theirs, strict=True):
+    assert ours.shape == (codes.shape[1] - prompt, im.lm_head[-1].out_features)
+    for got, expected in zip(ours.split(1), theirs, strict=True):
         if which == "fp32":
             torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-4)
         else:

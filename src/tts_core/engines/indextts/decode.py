@@ -152,6 +152,24 @@ class StaticKvDecoder:
             self.stats.steps_cpu_s += time.process_time() - steps_cpu
         return ids[:, :length]
 
+    def score(self, inputs: Any, codes: Any) -> Any:
+        """Teacher-forced: the logits (n, vocab) that predict each of `codes` (1, n) after `inputs`, through
+        the same steps decode() takes (the fidelity bench measures a precision on this path)."""
+        import torch
+
+        model = self.model
+        mel_len = inputs.shape[1] - 1
+        positions = model.text_pos_embedding.emb.weight
+        with torch.no_grad():
+            start = model.embeddings(inputs[:, mel_len:])
+            logits = [self._forward(torch.cat([model.cached_mel_emb, start + model.text_pos_embedding(start)], 1),
+                                    0, capacity=inputs.shape[1] + codes.shape[1])]
+            for j in range(codes.shape[1] - 1):
+                at = inputs.shape[1] + j
+                emb = model.embeddings(codes[:, j:j + 1]) + positions[at + 1 - mel_len]
+                logits.append(self._forward(emb, at))
+        return torch.cat(logits)
+
     def _forward(self, emb: Any, at: int, capacity: int = 0) -> Any:
         """emb (1, T, width) at positions at..at+T-1 through the blocks; the last position's logits.
         Rows stay 2-D (T, width); packed layers hand their bf16 output straight to the next one."""
