@@ -4,6 +4,8 @@ indextts25-inference, pinned) on tiny random weights of its architecture in its 
 
 Run in the IndexTTS venv (`make test-heavy`). The weights are built once per builder/package version into
 .cache/ (a subprocess, as for 2.0: huggingface_hub and transformers read their environment at import).
+This module's name sorts after test_indextts_engine.py on purpose: the 2.0 engine must be the first in the
+process to import huggingface_hub (it reads HF_HUB_CACHE then); 2.5 reads no hub cache.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +67,12 @@ def tiny25() -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine25(tiny25: Path) -> IndexTtsEngine:
-    os.environ["XDG_CACHE_HOME"] = str(tiny25 / "text_cache")  # where the builder compiled the normalisers
+def engine25(tiny25: Path) -> Iterator[IndexTtsEngine]:
     settings = IndexTtsSettings(model_dir=tiny25 / "checkpoints", model="indextts2.5",
                                 max_mel_tokens=MAX_MEL_TOKENS, fast_diffusion_steps=3)
-    return IndexTtsEngine(settings, _Voices(tiny25 / "prompt.wav"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_CACHE_HOME", str(tiny25 / "text_cache"))  # where the builder compiled the normalisers
+        yield IndexTtsEngine(settings, _Voices(tiny25 / "prompt.wav"))
 
 
 def test_indextts25_synthesizes_real_audio(engine25: IndexTtsEngine) -> None:
