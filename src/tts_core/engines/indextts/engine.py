@@ -30,7 +30,7 @@ import numpy as np
 from tts_core.catalogue import is_catalogue_voice
 from tts_core.deadline import Deadline
 from tts_core.engines import EngineAudio, allocator
-from tts_core.engines.indextts import files, loaders
+from tts_core.engines.indextts import files, loaders, v2_5
 from tts_core.engines.indextts import precision as precision_
 from tts_core.engines.indextts.conditioning import ConditioningMemo, compute_speaker_conditioning
 from tts_core.engines.indextts.decode import DecodeStats, StaticKvDecoder
@@ -94,6 +94,10 @@ class IndexTtsEngine:
 
     def _build(self) -> Any:
         settings = self.settings
+        if settings.model != "indextts2":  # IndexTTS-2.5, or ModelUnavailableError for an unknown model
+            model, self.precision_report, self.decoder = v2_5.build(settings, self._threads(), self._controls,
+                                                                    self.conditioning)
+            return model
         config_path = settings.model_dir / "config.yaml"
         if not config_path.is_file():
             raise ModelUnavailableError(f"no IndexTTS-2 model at {settings.model_dir} (config.yaml missing)")

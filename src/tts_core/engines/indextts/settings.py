@@ -10,6 +10,8 @@ from typing import Any, Literal
 Profile = Literal["quality", "fast"]
 SAMPLE_RATE = 22050  # BigVGAN's rate; infer returns int16 at this rate
 OFFICIAL = {"num_beams": 3, "diffusion_steps": 25, "cfg_rate": 0.7}  # infer_v2 defaults (hard-coded s2mel ones)
+# PrimaryModel: which inference code and weights model_dir holds (indextts2.5: v2_5.py). Checked at load.
+MODELS = ("indextts2", "indextts2.5")
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,14 @@ class IndexTtsSettings:
     lazy_emotion_model: bool = True  # load the Qwen emotion-from-text model (~1.2 GB) on first use only
     store_conditioning: bool = True  # persist each voice's speaker conditioning for later containers
     extra_generation_kwargs: dict[str, Any] = field(default_factory=dict)
+    model: str = "indextts2"  # one of MODELS; anything else fails the load (ModelUnavailableError)
 
     @classmethod
     def from_env(cls) -> IndexTtsSettings:
-        """INDEXTTS_MODEL_DIR (required), INDEXTTS_PROFILE, INDEXTTS_MAX_MEL_TOKENS, INDEXTTS_FAST_STEPS,
-        INDEXTTS_PRECISION, INDEXTTS_DECODE."""
+        """INDEXTTS_MODEL_DIR (required), INDEXTTS_MODEL, INDEXTTS_PROFILE, INDEXTTS_MAX_MEL_TOKENS,
+        INDEXTTS_FAST_STEPS, INDEXTTS_PRECISION, INDEXTTS_DECODE."""
         env = os.environ
-        return cls(model_dir=Path(env["INDEXTTS_MODEL_DIR"]),
+        return cls(model_dir=Path(env["INDEXTTS_MODEL_DIR"]), model=env.get("INDEXTTS_MODEL", "indextts2"),
                    profile=env.get("INDEXTTS_PROFILE", "fast"),  # type: ignore[arg-type]
                    max_mel_tokens=int(env.get("INDEXTTS_MAX_MEL_TOKENS", "1500")),
                    fast_diffusion_steps=int(env.get("INDEXTTS_FAST_STEPS", "10")),
