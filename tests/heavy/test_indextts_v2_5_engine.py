@@ -81,6 +81,8 @@ def test_indextts25_synthesizes_real_audio(engine25: IndexTtsEngine) -> None:
     assert audio.samples.dtype == np.int16
     assert audio.samples.size == SEGMENT_SAMPLES  # one segment of MAX_MEL_TOKENS codes
     assert np.abs(audio.samples.astype(np.float64)).mean() > 10  # not silence
+    # 2.5's GPT is 2.0's GPT2InferenceModel: decode.py decodes it (no fallback to generate())
+    assert engine25.last_stats["decode_fallback"] is None and engine25.last_stats["decode_steps"] > 0
     report = engine25.precision_report
     assert report["model"] == "indextts2.5"
     assert report["gpt_decoder_bytes"] > 0

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
+TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh")  # transformers' names for GELU's tanh approximation (2.0, 2.5)
+
+
 @dataclass
 class DecodeStats:
     """What the decodes since the last reset did, for logs and the bench: prompts' forward passes, then steps."""
@@ -80,7 +83,7 @@ class StaticKvDecoder:
             ("reorder_and_upcast_attn", not getattr(config, "reorder_and_upcast_attn", False)),
             ("scale_attn_weights off", getattr(config, "scale_attn_weights", True)),
             ("add_cross_attention", not getattr(config, "add_cross_attention", False)),
-            (f"activation {config.activation_function}", config.activation_function == "gelu_new")) if not ok)
+            (f"activation {config.activation_function}", config.activation_function in TANH_GELUS)) if not ok)
 
     # ---- the route ---------------------------------------------------------------------------------------
     def generate(self, inputs: Any, **kwargs: Any) -> Any:
@@ -201,8 +204,8 @@ class StaticKvDecoder:
 
 
 def _linear(module: Any, x: Any, gelu: bool = False) -> Any:
-    """A linear layer over rows x, its output in the layer's compute format; gelu = GPT-2's gelu_new
-    (the tanh approximation) fused where the layer is packed."""
+    """A linear layer over rows x, its output in the layer's compute format; gelu = GELU's tanh
+    approximation (TANH_GELUS), fused where the layer is packed."""
     import torch
 
     project = getattr(module, "project", None)
