@@ -47,6 +47,7 @@ USD_PER_CNY = 0.14  # assumption, stated in the output
 # measured in the same run: the figure every speed goal is a ratio of.
 BASELINE = "baseline"
 BASELINE_JOB = {"precision": "bf16", "decode": "generate", "fast_steps": 10}
+V25 = "indextts2.5"
 
 WORKER = r"""
 import functools, json, os, resource, sys, time
@@ -77,6 +78,7 @@ def _timed(fn):
 
 settings = IndexTtsSettings(model_dir=Path(args["model"]) / "checkpoints", max_mel_tokens=args["max_mel_tokens"],
                             threads=args["threads"], precision=args["precision"], decode=args["decode"],
+                            model=args["model_name"],
                             **({"fast_diffusion_steps": args["fast_steps"]} if args["fast_steps"] else {}))
 out = {"threads": args["threads"], "uptime": os.popen("uptime").read().strip()}
 with mock_aws():
@@ -89,7 +91,10 @@ with mock_aws():
     prepare_environment(settings)
     t0 = time.perf_counter()
     import torch
-    from indextts import infer_v2  # noqa: F401
+    if args["model_name"] == "indextts2.5":
+        from indextts25 import infer_v2_5  # noqa: F401
+    else:
+        from indextts import infer_v2  # noqa: F401
     out["import_s"] = round(time.perf_counter() - t0, 2)
     torch.set_num_threads(args["threads"])
     gb_s = [read_gb_s(torch)]
@@ -150,7 +155,7 @@ with mock_aws():
                "total_s": round(total, 2), "audio_s": round(seconds, 2),
                "rtf": round(total / seconds, 2), "prompt_s": round(stages["gpt_s_at"] - t, 2),
                "gpt_s": round(stages["gpt_s"], 2), "decode_s": round(stages["decode_s"], 2),
-               "decode_steps": stages["decode_s_n"], "latent_s": round(stages["latent_s"], 2),
+               "decode_steps": stages["decode_s_n"], "latent_s": round(stages.get("latent_s", 0.0), 2),
                "s2mel_s": round(stages["s2mel_s"], 2), "vocoder_s": round(stages["vocoder_s"], 2),
                "gpt_tok_per_s": round(tokens / stages["gpt_s"], 2),
                "decode_ms_per_step": round(1000 * stages["decode_s"] / stages["decode_s_n"], 1),
@@ -344,7 +349,14 @@ def goals(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, Any
              f"${price:.4f}/min = {price / sambert:.1f}x", "billed 10,240 MB for RTF x 60 s per audio minute")
     else:
         print("  (no 1-thread run of the defaults: no Lambda projection)")
-    print("  IndexTTS-2.5 (fast RTF <= 0.4x the baseline): not in this bench (the 2.5 model is not wired in)")
+    if (V25, 2) in fast:
+        v25 = fast[(V25, 2)]
+        line("IndexTTS-2.5: fast RTF <= 0.4x the baseline", v25["rtf"] <= 0.4 * base["rtf"],
+             f"{v25['rtf']} = {v25['rtf'] / base['rtf']:.2f}x ({v25['audio_s']} s of audio from "
+             f"{v25['decode_steps'] + 1} codes: 25 codes per second of audio instead of 50)",
+             "s2mel and the vocoder cost per second of audio what 2.0's do; only the GPT's share halves")
+    else:
+        print("  (IndexTTS-2.5 not run: --indextts25)")
     print(f"baseline fast RTF (2 threads): {base['rtf']:.2f}")
     print(f"fast RTF (2 threads): {row['rtf']:.2f}")
 
@@ -353,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
     parser.add_argument("--precisions", nargs="+", default=["bf16", "int8"], choices=["fp32", "bf16", "int8"])
+    parser.add_argument("--indextts25", action="store_true",
+                        help="also IndexTTS-2.5 (random weights of its full architecture; ~4 GB built once)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",
                         help="skip the baseline runs (bf16, generate(), 10 diffusion steps): no goal lines then")
     parser.add_argument("--threads", type=int, nargs="+", default=[2, 1])
@@ -374,6 +388,13 @@ def main(argv: list[str] | None = None) -> None:
                            check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     model = built.stdout.strip().splitlines()[-1]
     print(f"model: {model} (ready in {time.perf_counter() - started:.0f} s)", flush=True)
+    model25 = ""
+    if args.indextts25:
+        built = subprocess.run([python, "-c", f"from tts_local.tiny_indextts25 import ensure_model; "
+                                f"print(ensure_model({args.size!r}, 'bfloat16'))"], capture_output=True, text=True,
+                               check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        model25 = built.stdout.strip().splitlines()[-1]
+        print(f"IndexTTS-2.5 model: {model25}", flush=True)
 
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-primary-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -382,8 +403,12 @@ def main(argv: list[str] | None = None) -> None:
         runs = [(BASELINE, BASELINE_JOB)] if args.baseline else []
         runs += [(precision, {"precision": precision, "decode": "static", "fast_steps": None})
                  for precision in args.precisions]
+        if args.indextts25:
+            runs.append((V25, {"precision": "auto", "decode": "static", "fast_steps": None, "model_name": "indextts2.5",
+                               "model": model25}))
         for label, run in runs:
-            job = {"model": model, "threads": threads, "max_mel_tokens": args.max_mel_tokens, "text": args.text,
+            job = {"model": model, "model_name": "indextts2", "threads": threads, "max_mel_tokens": args.max_mel_tokens,
+                   "text": args.text,
                    "prompt_seconds": args.prompt_seconds, "quality": args.quality_runs and i == 0,
                    "tmp": str(tmp / f"{label}-{threads}"), **run}
             results[(label, threads)] = worker({**job, "label": label}, tmp / f"worker-{label}-{threads}.log")
