@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TEXT = "今天天气很好，我们一起去公园散步吧。"
-VARIANTS = ("fp32-stored-bf16", "bf16", "int8")
+VARIANTS = ("fp32-stored-bf16", "bf16", "int8", "int8-dynamic")
 
 WORKER = r"""
 import json, os, sys, time

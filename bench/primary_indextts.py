@@ -364,7 +364,8 @@ def goals(args: argparse.Namespace, results: dict[tuple[str, int], dict[str, Any
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
-    parser.add_argument("--precisions", nargs="+", default=["bf16", "int8"], choices=["fp32", "bf16", "int8"])
+    parser.add_argument("--precisions", nargs="+", default=["bf16", "int8", "int8-dynamic"],
+                        choices=["fp32", "bf16", "int8", "int8-dynamic"])
     parser.add_argument("--indextts25", action="store_true",
                         help="also IndexTTS-2.5 (random weights of its full architecture; ~4 GB built once)")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false",

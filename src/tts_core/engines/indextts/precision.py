@@ -10,6 +10,10 @@
   it pays where the CPU has VNNI. Not chosen by `auto`: on random weights its GPT top-1 agreement with fp32
   (93.2 % over 400 codes) is under the threshold a default must meet (README: >= 95 %); a user whose real
   weights meet it (bench/primary_fidelity.py) opts in.
+- `int8-dynamic`, on request only: the same int8 weights through fbgemm's dynamic linear, which also
+  quantizes each activation row to 8 bits at run time and multiplies int8 by int8 (VNNI): the int8 path
+  that reads its weights fastest on the AMD EPYC here (bench/decoder_gemv.py), at more error than
+  weight-only (bench/primary_fidelity.py).
 - `fp32` otherwise: the inference code's own modules, untouched.
 - Beside the decoder, the compute-bound layers use the secondary format (bf16 where the CPU has it):
   linears as above, and the dense Conv1d layers of s2mel and BigVGAN (PackedConv1d).
@@ -30,11 +34,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-Precision = Literal["fp32", "bf16", "int8"]
-PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8")
+Precision = Literal["fp32", "bf16", "int8", "int8-dynamic"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "int8", "int8-dynamic")
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
-BYTES_PER_WEIGHT: dict[Precision, float] = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0}
+BYTES_PER_WEIGHT: dict[Precision, float] = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int8-dynamic": 1.0}
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
@@ -62,7 +66,7 @@ def choose_precision(flags: Iterable[str], requested: str = "auto") -> Precision
 def secondary_precision(precision: Precision, flags: Iterable[str]) -> Precision:
     """What the compute-bound layers (prompt path, s2mel) use: int8 weight-only only pays on the
     memory-bound decoder, so beside it the other layers use bf16 where the CPU has it."""
-    if precision == "int8":
+    if precision.startswith("int8"):
         return "bf16" if frozenset(flags) & BF16_FLAGS else "fp32"
     return precision
 
@@ -95,16 +99,18 @@ def packed_linear_class() -> type:
                     self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(bf16).contiguous(), 1)
                     self.scales = None
                 elif precision == "int8":
-                    w = weight.detach()
-                    rows = []  # row blocks: never a full fp32 copy of the matrix
-                    scales = []
-                    for block in torch.split(w, 1024):
-                        block = block.float()
-                        scale = block.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-                        rows.append(torch.round(block / scale[:, None]).clamp(-127, 127).to(torch.int8))
-                        scales.append(scale)
-                    self.weight = torch.cat(rows).contiguous()
-                    self.scales = torch.cat(scales).to(bf16)
+                    self.weight, scales = _int8_per_channel(weight.detach())
+                    self.scales = scales.to(bf16)
+                elif precision == "int8-dynamic":
+                    # fbgemm's dynamic linear: the row quantized to 8 bits at each call, int8 x int8 dot
+                    # products (VNNI); 7-bit rows where the CPU lacks VNNI (its 16-bit sums would saturate).
+                    q, scales = _int8_per_channel(weight.detach())
+                    quantized = torch._make_per_channel_quantized_tensor(
+                        q, scales.double(), torch.zeros(q.shape[0], dtype=torch.long), 0)
+                    self.weight = torch.ops.quantized.linear_prepack(quantized, self.bias)
+                    self.reduce_range = not cpu_flags() & VNNI_FLAGS
+                    self.scales = scales
+                    self.bias = None  # inside the packed weight
                 else:
                     raise ValueError(f"PackedLinear computes in bf16 or int8, not {precision}")
 
@@ -116,6 +122,9 @@ def packed_linear_class() -> type:
             def project(self, x2: Any, gelu: bool = False) -> Any:
                 """x2 (rows, in) -> (rows, out) in the compute format (bf16, or fp32 where int8 adds a
                 bias); `gelu` applies GPT-2's tanh GELU to the fp32 accumulators (oneDNN's post-op)."""
+                if self.precision == "int8-dynamic":
+                    y = torch.ops.quantized.linear_dynamic(x2.float(), self.weight, self.reduce_range)
+                    return torch.nn.functional.gelu(y, approximate="tanh") if gelu else y
                 x2 = x2.to(torch.bfloat16)
                 if self.precision == "bf16":
                     return torch.ops.mkldnn._linear_pointwise(x2, self.weight, self.bias, "gelu" if gelu else "none",
@@ -126,7 +135,8 @@ def packed_linear_class() -> type:
                 return torch.nn.functional.gelu(y.float(), approximate="tanh") if gelu else y
 
             def nbytes(self) -> int:
-                total = self.weight.numel() * self.weight.element_size()
+                total = self.in_features * self.out_features if self.precision == "int8-dynamic" else \
+                    self.weight.numel() * self.weight.element_size()
                 for extra in (self.bias, self.scales):
                     if extra is not None:
                         total += extra.numel() * extra.element_size()
@@ -140,6 +150,18 @@ def packed_linear_class() -> type:
 
 
 _PackedLinear: type | None = None
+
+
+def _int8_per_channel(weight: Any) -> tuple[Any, Any]:
+    """(int8 weight, fp32 scale per output row), symmetric; row blocks, never a full fp32 copy."""
+    torch = _torch()
+    rows, scales = [], []
+    for block in torch.split(weight, 1024):
+        block = block.float()
+        scale = block.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        rows.append(torch.round(block / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        scales.append(scale)
+    return torch.cat(rows).contiguous(), torch.cat(scales)
 _PackedConv1d: type | None = None
 
 
