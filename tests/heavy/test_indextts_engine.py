@@ -278,6 +278,29 @@ def test_loading_does_not_import_scikit_learn(tiny_model: Path) -> None:
     assert done.stdout.split()[-2:] == ["False", "True"]
 
 
+def test_loading_defers_what_a_cached_voice_never_runs(tiny_model: Path) -> None:
+    """The imports environment.defer_unused_imports keeps out of a cold start stay out after the load
+    (numba, scipy.signal, audiotools, torch._dynamo not imported; torch.distributed.tensor and
+    matplotlib.pylab not executed), and a new voice's conditioning, which needs librosa, still works
+    through the deferred functions."""
+    code = ("import sys, importlib.util; from pathlib import Path; "
+            "from tts_core.engines.indextts.engine import IndexTtsEngine; "
+            "from tts_core.engines.indextts.settings import IndexTtsSettings; "
+            "from tts_core.voices.registry import S3VoiceStore; "
+            "model = IndexTtsEngine(IndexTtsSettings(model_dir=Path(sys.argv[1])), S3VoiceStore('unused')).load(); "
+            "names = ('sklearn', 'numba', 'librosa.filters', 'scipy.signal', 'audiotools', 'torch._dynamo', "
+            "'torch.distributed.tensor', 'matplotlib.pylab'); "
+            "lazy = importlib.util._LazyModule; "
+            "loaded = [n for n in names if n in sys.modules and type(sys.modules[n]) is not lazy]; "
+            "from indextts.s2mel.modules import audio; import torch; "
+            "mel = audio.mel_spectrogram(torch.zeros(1, 22050), 1024, 80, 22050, 256, 1024, 0, None); "
+            "print(loaded, tuple(mel.shape), 'numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_model / "checkpoints")], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "[] (1, 80, 86) True"
+
+
 def _mapped_ranges(path: Path) -> list[tuple[int, int]]:
     """Address ranges where this process maps `path` (Linux)."""
     ranges = []
