@@ -301,6 +301,34 @@ def test_loading_defers_what_a_cached_voice_never_runs(tiny_model: Path) -> None
     assert done.stdout.splitlines()[-1] == "[] (1, 80, 86) True"
 
 
+def test_deferred_weight_norm_loads_the_same_module() -> None:
+    """Weight norm set up without computing anything (loaders.deferred_weight_norm) gives the same
+    parameters, the same outputs once a state is loaded, and the same weight after remove_weight_norm."""
+    import torch
+    from torch.nn.utils import remove_weight_norm, weight_norm
+
+    from tts_core.engines.indextts.loaders import deferred_weight_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 40)
+    for dim in (0, 1, None):
+        ref = weight_norm(torch.nn.Conv1d(6, 8, 5), dim=dim)  # type: ignore[arg-type]
+        with deferred_weight_norm():
+            deferred = weight_norm(torch.nn.Conv1d(6, 8, 5), dim=dim)  # type: ignore[arg-type]
+        shapes = {k: v.shape for k, v in ref.state_dict().items()}
+        assert {k: v.shape for k, v in deferred.state_dict().items()} == shapes
+        deferred.load_state_dict(ref.state_dict())
+        assert torch.equal(deferred(x), ref(x))
+        remove_weight_norm(deferred)
+        remove_weight_norm(ref)
+        assert torch.equal(deferred.weight, ref.weight)
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    with pytest.raises(RuntimeError, match="two weight_norm hooks"), deferred_weight_norm():
+        weight_norm(weight_norm(torch.nn.Conv1d(2, 2, 3)))
+    assert WeightNorm.__dict__["apply"].__func__.__module__ == "torch.nn.utils.weight_norm"  # restored
+
+
 def _mapped_ranges(path: Path) -> list[tuple[int, int]]:
     """Address ranges where this process maps `path` (Linux)."""
     ranges = []
