@@ -279,6 +279,79 @@ def test_loading_does_not_import_scikit_learn(tiny_model: Path) -> None:
     assert done.stdout.split()[-2:] == ["False", "True"]
 
 
+def test_loading_defers_what_a_cached_voice_never_runs(tiny_model: Path) -> None:
+    """The imports environment.defer_unused_imports keeps out of a cold start stay out after the load
+    (numba, scipy.signal, audiotools, torch._dynamo not imported; torch.distributed.tensor and
+    matplotlib.pylab not executed), and a new voice's conditioning, which needs librosa, still works
+    through the deferred functions."""
+    code = ("import sys, importlib.util; from pathlib import Path; "
+            "from tts_core.engines.indextts.engine import IndexTtsEngine; "
+            "from tts_core.engines.indextts.settings import IndexTtsSettings; "
+            "from tts_core.voices.registry import S3VoiceStore; "
+            "model = IndexTtsEngine(IndexTtsSettings(model_dir=Path(sys.argv[1])), S3VoiceStore('unused')).load(); "
+            "names = ('sklearn', 'numba', 'librosa.filters', 'scipy.signal', 'audiotools', 'torch._dynamo', "
+            "'torch.distributed.tensor', 'matplotlib.pylab'); "
+            "lazy = importlib.util._LazyModule; "
+            "loaded = [n for n in names if n in sys.modules and type(sys.modules[n]) is not lazy]; "
+            "from indextts.s2mel.modules import audio; import torch; "
+            "mel = audio.mel_spectrogram(torch.zeros(1, 22050), 1024, 80, 22050, 256, 1024, 0, None); "
+            "print(loaded, tuple(mel.shape), 'numba' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(tiny_model / "checkpoints")], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "[] (1, 80, 86) True"
+
+
+def test_deferred_weight_norm_loads_the_same_module() -> None:
+    """Weight norm set up without computing anything (loaders.deferred_weight_norm) gives the same
+    parameters, the same outputs once a state is loaded, and the same weight after remove_weight_norm."""
+    import torch
+    from torch.nn.utils import remove_weight_norm, weight_norm
+
+    from tts_core.engines.indextts.loaders import deferred_weight_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 40)
+    for dim in (0, 1, None):
+        ref = weight_norm(torch.nn.Conv1d(6, 8, 5), dim=dim)  # type: ignore[arg-type]
+        with deferred_weight_norm():
+            deferred = weight_norm(torch.nn.Conv1d(6, 8, 5), dim=dim)  # type: ignore[arg-type]
+        shapes = {k: v.shape for k, v in ref.state_dict().items()}
+        assert {k: v.shape for k, v in deferred.state_dict().items()} == shapes
+        deferred.load_state_dict(ref.state_dict())
+        assert torch.equal(deferred(x), ref(x))
+        remove_weight_norm(deferred)
+        remove_weight_norm(ref)
+        assert torch.equal(deferred.weight, ref.weight)
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    with pytest.raises(RuntimeError, match="two weight_norm hooks"), deferred_weight_norm():
+        weight_norm(weight_norm(torch.nn.Conv1d(2, 2, 3)))
+    assert WeightNorm.__dict__["apply"].__func__.__module__ == "torch.nn.utils.weight_norm"  # restored
+
+
+def test_normalizer_reads_its_stored_fsts_as_written() -> None:
+    """Skipping the second optimize() of the stored FSTs (loaders.stored_fsts_as_written) changes no
+    normalised text: compared with the library's own load on mixed zh/en text."""
+    pytest.importorskip("tn")
+    from indextts.utils.front import TextNormalizer
+
+    from tts_core.engines.indextts.loaders import stored_fsts_as_written
+
+    texts = ["2024年3月15日下午3:30，温度-5.5°C，价格¥1,234.56元。", "我的电话是13800138000，邮箱是test@example.com。",
+             "Hello world, it's 3:45 pm on Jan 5th, 2023; call 555-1234.",
+             "GPT-5-nano 的价格是 $0.05/1K tokens，约 50% 折扣。",
+             "The 1st, 2nd and 23rd of May; 1990s; 4.5kg; 100km/h.",
+             "e.g. NASA, U.S.A., Mr. and Mrs. Jones, 7:00AM-8:30PM"]
+    real = TextNormalizer(enable_glossary=True)
+    real.load()
+    fast = TextNormalizer(enable_glossary=True)
+    with stored_fsts_as_written():
+        fast.load()
+    assert fast.zh_normalizer.tagger is not real.zh_normalizer.tagger
+    assert [fast.normalize(t) for t in texts] == [real.normalize(t) for t in texts]
+
+
 def _mapped_ranges(path: Path) -> list[tuple[int, int]]:
     """Address ranges where this process maps `path` (Linux)."""
     ranges = []

@@ -131,7 +131,7 @@ class IndexTtsEngine:
             infer_v2.QwenEmotion
         s2mel_loader = loaders.checked_s2mel_loader(infer_v2.load_checkpoint2)
         try:
-            with precision_.fast_construction(), \
+            with precision_.fast_construction(), loaders.deferred_weight_norm(), loaders.stored_fsts_as_written(), \
                     patched_attr(infer_v2, "load_checkpoint", precision_.gpt_loader(chosen, secondary, report)), \
                     patched_attr(infer_v2, "build_semantic_model", semantic), \
                     patched_attr(infer_v2, "load_checkpoint2", s2mel_loader), \

@@ -1,10 +1,12 @@
 """Replacements for the inference code's own loaders, patched in while IndexTTS2 is constructed:
-s2mel's checkpoint checked key by key, w2v-bert in the compute format, and the two models a cold start
-does not need (w2v-bert, the Qwen emotion model) deferred to their first use."""
+s2mel's checkpoint checked key by key, w2v-bert in the compute format, weight norm set up without
+computing anything from weights about to be overwritten, and the two models a cold start does not need
+(w2v-bert, the Qwen emotion model) deferred to their first use."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tts_core.engines.indextts import precision
@@ -115,3 +117,74 @@ def lazy_emotion_model(cls: type) -> Callable[[str], Any]:
             return getattr(self._real, name)
 
     return LazyEmotionModel
+
+
+@contextmanager
+def deferred_weight_norm() -> Iterator[None]:
+    """While the inference code builds its modules, weight_norm() registers its parameters (weight_g,
+    weight_v) and forward hook as usual but computes nothing: the real one computes the norm of the
+    freshly built (uninitialised) weight and the weight from it, both overwritten by the checkpoint
+    that is loaded next. BigVGAN, s2mel and the codec weight-norm ~270 convolutions: 2-3 s of a cold
+    load. The weight is computed from the loaded g and v as before: by the hook before every forward,
+    or once by remove_weight_norm (BigVGAN's, at init; pack_convs's for s2mel)."""
+    import torch
+    from torch.nn.utils.weight_norm import WeightNorm
+
+    real = WeightNorm.__dict__["apply"]
+
+    def apply(module: Any, name: str, dim: int | None) -> Any:
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, WeightNorm) and hook.name == name:
+                raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
+        dim = -1 if dim is None else dim
+        fn = WeightNorm(name, dim)
+        weight = getattr(module, name)
+        if isinstance(weight, torch.nn.parameter.UninitializedParameter):
+            return real.__func__(module, name, dim)  # the real one's error
+        del module._parameters[name]
+        # norm_except_dim's shape: a scalar for the whole tensor (-1), else 1 everywhere but `dim`.
+        shape = [] if dim == -1 else [n if i == dim % weight.dim() else 1 for i, n in enumerate(weight.shape)]
+        module.register_parameter(name + "_g", torch.nn.Parameter(torch.empty(shape, dtype=weight.dtype)))
+        module.register_parameter(name + "_v", torch.nn.Parameter(weight.data))
+        setattr(module, name, weight.data)  # a placeholder: the hook computes it before every forward
+        module.register_forward_pre_hook(fn)
+        return fn
+
+    WeightNorm.apply = staticmethod(apply)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WeightNorm.apply = real  # type: ignore[method-assign]
+
+
+@contextmanager
+def stored_fsts_as_written() -> Iterator[None]:
+    """The text normalizer (WeTextProcessing) reads its cached tagger and verbalizer FSTs with
+    `Fst.read(path).optimize()`; the files are what `optimize()` wrote (tn.processor.build_fst), so the
+    second optimize (1.5 s of a cold load, the English tagger most of it) finds nothing to change: skip it
+    while the model is constructed. Outputs compared identical on mixed zh/en text with numbers, dates,
+    currencies, e-mails (tests/heavy)."""
+    try:
+        from tn import processor
+    except ImportError:  # another normalizer (not Linux): nothing to skip
+        yield
+        return
+    real = processor.Fst
+
+    class _AsWritten:
+        def __init__(self, fst: Any) -> None:
+            self._fst = fst
+
+        def optimize(self) -> Any:
+            return self._fst
+
+    class _Fst(real):  # type: ignore[misc,valid-type]
+        @staticmethod
+        def read(*args: Any, **kwargs: Any) -> Any:
+            return _AsWritten(real.read(*args, **kwargs))
+
+    processor.Fst = _Fst
+    try:
+        yield
+    finally:
+        processor.Fst = real
