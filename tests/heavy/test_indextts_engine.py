@@ -462,7 +462,7 @@ def test_fidelity_script_reports_each_precision_against_fp32(tiny_model: Path, t
         sys.path.pop(0)
     rows = {r["variant"]: r for r in fidelity(tiny_model / "checkpoints", tiny_model / "hf_cache",
                                               prompt=tmp_path / "prompt.wav", tokens=12, threads=1)}
-    assert set(rows) == {"fp32", "fp32-stored-bf16", "bf16", "int8"}
+    assert set(rows) == {"fp32", "fp32-stored-bf16", "bf16", "int8", "int8-dynamic"}
     for variant in ("fp32-stored-bf16", "bf16", "int8"):
         row = rows[variant]
         assert row["logit_cos_mean"] > 0.999 and row["top1"] >= 0.9, row
