@@ -50,7 +50,6 @@ from tts_core.errors import (
     quoted,
 )
 from tts_core.models import SynthesisRequest
-from tts_core.platform import page_cache
 from tts_core.platform.observability import logger
 
 
@@ -102,12 +101,8 @@ class IndexTtsEngine:
         if not config_path.is_file():
             raise ModelUnavailableError(f"no IndexTTS-2 model at {settings.model_dir} (config.yaml missing)")
         prepare_environment(settings)
-        # The kernel reads the largest libraries and the weights in the background while the imports below
-        # run (~4 s): on a cold page cache (every Lambda cold start) the load waits for the disk far less.
-        prefetch = files.native_libraries() + files.weight_files(settings.model_dir, config_path,
-                                                                  settings.lazy_semantic_model)
-        threading.Thread(target=page_cache.advise, args=(prefetch, os.POSIX_FADV_WILLNEED), name="prefetch",
-                         daemon=True).start()
+        files.prefetch(files.native_libraries() + files.weight_files(settings.model_dir, config_path,
+                                                                     settings.lazy_semantic_model))
         try:
             import torch
 
@@ -116,14 +111,7 @@ class IndexTtsEngine:
         except ImportError as exc:
             raise ModelUnavailableError(f"IndexTTS-2 inference code is not installed: {exc}") from exc
         configure_torch(torch, self._threads())
-        flags = precision_.cpu_flags()
-        try:
-            chosen = precision_.choose_precision(flags, settings.precision)
-        except ValueError as exc:
-            raise ModelUnavailableError(f"IndexTTS-2 misconfigured: {exc}") from exc
-        secondary = precision_.secondary_precision(chosen, flags)
-        report: dict[str, Any] = {"precision": chosen, "secondary_precision": secondary,
-                                  "cpu_flags": sorted(flags & (precision_.BF16_FLAGS | precision_.VNNI_FLAGS))}
+        chosen, secondary, report = precision_.formats(settings.precision, "IndexTTS-2")
         self.conditioning.fingerprint = files.model_fingerprint(settings.model_dir, Path(os.environ["HF_HUB_CACHE"]))
         semantic = loaders.lazy_semantic_model(secondary) if settings.lazy_semantic_model else \
             loaders.semantic_model(secondary, infer_v2.build_semantic_model)
@@ -151,10 +139,7 @@ class IndexTtsEngine:
             # Missing hub files (offline), unreadable or mismatched checkpoints (strict loaders), a
             # broken install: none of them is cured by a retry on this container.
             raise ModelUnavailableError(f"IndexTTS-2 could not be loaded: {type(exc).__name__}: {exc}") from exc
-        try:
-            self.decoder = install_hooks(model, self._controls, settings.decode)
-        except ValueError as exc:
-            raise ModelUnavailableError(f"IndexTTS-2 misconfigured: {exc}") from exc
+        self.decoder = install_hooks(model, self._controls, settings.decode)
         report["decode"] = settings.decode
         allocator.release_free_memory()
         self.precision_report = report

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from tts_core.errors import ModelUnavailableError
+from tts_core.platform import page_cache
 
 # What IndexTTS2.__init__ fetches from the hub (a pre-filled cache, offline), besides config.yaml's files.
 SEMANTIC_WEIGHTS = ("facebook/w2v-bert-2.0", "model.safetensors")
@@ -78,3 +81,10 @@ def model_fingerprint(model_dir: Path, hub_cache: Path) -> str:
             with path.open("rb") as f:
                 h.update(f.read(1 << 20))
     return h.hexdigest()[:16]
+
+
+def prefetch(paths: list[Path]) -> None:
+    """The kernel reads these (the largest libraries, the weights) in the background while the imports
+    run (~4 s): on a cold page cache (every Lambda cold start) the load waits for the disk far less."""
+    threading.Thread(target=page_cache.advise, args=(paths, os.POSIX_FADV_WILLNEED), name="prefetch",
+                     daemon=True).start()

@@ -16,6 +16,7 @@ from typing import Any
 from tts_core.deadline import Deadline
 from tts_core.engines.indextts.decode import StaticKvDecoder
 from tts_core.engines.indextts.decode import install as install_decoder
+from tts_core.errors import ModelUnavailableError
 
 
 class DeadlineExceededError(Exception):
@@ -62,7 +63,8 @@ def install_hooks(model: Any, controls: RequestControls, decode: str) -> StaticK
     """The hooks below on `model`; with decode="static", the GPT's sampling decode routed through
     decode.StaticKvDecoder (returned, for its stats)."""
     if decode not in DECODES:
-        raise ValueError(f"decode must be one of {', '.join(DECODES)}, not {decode!r}")
+        raise ModelUnavailableError(f"IndexTTS misconfigured: decode must be one of {', '.join(DECODES)}, "
+                                    f"not {decode!r}")
     cfm = model.s2mel.models["cfm"]
     original = cfm.inference
 

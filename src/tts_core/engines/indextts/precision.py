@@ -71,6 +71,21 @@ def secondary_precision(precision: Precision, flags: Iterable[str]) -> Precision
     return precision
 
 
+def formats(requested: str, model_name: str) -> tuple[Precision, Precision, dict[str, Any]]:
+    """(decoder format, secondary format, the start of the precision report) for this CPU; a bad
+    `requested` is ModelUnavailableError (a misconfigured container: no retry cures it)."""
+    from tts_core.errors import ModelUnavailableError
+
+    flags = cpu_flags()
+    try:
+        chosen = choose_precision(flags, requested)
+    except ValueError as exc:
+        raise ModelUnavailableError(f"{model_name} misconfigured: {exc}") from exc
+    secondary = secondary_precision(chosen, flags)
+    return chosen, secondary, {"precision": chosen, "secondary_precision": secondary,
+                               "cpu_flags": sorted(flags & (BF16_FLAGS | VNNI_FLAGS))}
+
+
 def _torch() -> Any:
     import torch
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -46,7 +45,6 @@ from tts_core.engines.indextts.hooks import RequestControls, install_hooks
 from tts_core.engines.indextts.precision import patched_attr
 from tts_core.engines.indextts.settings import MODELS, IndexTtsSettings
 from tts_core.errors import EngineError, InvalidInputError, ModelUnavailableError
-from tts_core.platform import page_cache
 
 MODEL = "indextts2.5"
 TOKENIZER = "multilingual_zh_ja_yue_char_del"
@@ -108,9 +106,7 @@ def build(settings: IndexTtsSettings, threads: int, controls: RequestControls,
         cfg = OmegaConf.load(config_path)
     except Exception as exc:
         raise ModelUnavailableError(f"unreadable IndexTTS-2.5 config {config_path}: {exc}") from exc
-    prefetch = files.native_libraries() + model_files(model_dir, cfg, settings.lazy_semantic_model)
-    threading.Thread(target=page_cache.advise, args=(prefetch, os.POSIX_FADV_WILLNEED), name="prefetch",
-                     daemon=True).start()
+    files.prefetch(files.native_libraries() + model_files(model_dir, cfg, settings.lazy_semantic_model))
     try:
         import torch
 
@@ -119,14 +115,8 @@ def build(settings: IndexTtsSettings, threads: int, controls: RequestControls,
     except ImportError as exc:
         raise ModelUnavailableError(f"IndexTTS-2.5 inference code is not installed: {exc}") from exc
     configure_torch(torch, threads)
-    flags = precision_.cpu_flags()
-    try:
-        chosen = precision_.choose_precision(flags, settings.precision)
-    except ValueError as exc:
-        raise ModelUnavailableError(f"IndexTTS-2.5 misconfigured: {exc}") from exc
-    secondary = precision_.secondary_precision(chosen, flags)
-    report: dict[str, Any] = {"model": MODEL, "precision": chosen, "secondary_precision": secondary,
-                              "cpu_flags": sorted(flags & (precision_.BF16_FLAGS | precision_.VNNI_FLAGS))}
+    chosen, secondary, report = precision_.formats(settings.precision, "IndexTTS-2.5")
+    report = {"model": MODEL, **report}
     conditioning.fingerprint = files.model_fingerprint(model_dir, model_dir / "hf_cache")
     try:
         with ExitStack() as stack:
@@ -151,10 +141,7 @@ def build(settings: IndexTtsSettings, threads: int, controls: RequestControls,
     except Exception as exc:
         raise ModelUnavailableError(f"IndexTTS-2.5 could not be loaded: {type(exc).__name__}: {exc}") from exc
     model = Model25(tts)
-    try:
-        decoder = install_hooks(model, controls, settings.decode)
-    except ValueError as exc:
-        raise ModelUnavailableError(f"IndexTTS-2.5 misconfigured: {exc}") from exc
+    decoder = install_hooks(model, controls, settings.decode)
     report["decode"] = settings.decode
     allocator.release_free_memory()
     return model, report, decoder
