@@ -54,6 +54,35 @@ _DIMS: dict[str, dict[str, Any]] = {
                  wn_layers=8),
 }
 
+# What 2.0 and 2.5 configure alike (2.5 has the same codec, s2mel and file names): tiny_indextts25 uses it.
+COMMON_CONFIG = """\
+semantic_codec: {{codebook_size: 8192, hidden_size: 1024, codebook_dim: 8, vocos_dim: {vocos_dim},
+                 vocos_intermediate_dim: {vocos_inter}, vocos_num_layers: {vocos_layers}}}
+s2mel:
+    preprocess_params:
+        sr: 22050
+        spect_params: {{n_fft: 1024, win_length: 1024, hop_length: 256, n_mels: 80, fmin: 0, fmax: "None"}}
+    dit_type: "DiT"
+    reg_loss_type: "l1"
+    style_encoder: {{dim: 192}}
+    length_regulator: {{channels: {lr_channels}, is_discrete: false, in_channels: 1024, content_codebook_size: 2048,
+                       sampling_ratios: [1, 1, 1, 1], vector_quantize: false, n_codebooks: 1,
+                       quantizer_dropout: 0.0, f0_condition: false, n_f0_bins: 512}}
+    DiT: {{hidden_dim: {dit_hidden}, num_heads: {dit_heads}, depth: {dit_depth}, class_dropout_prob: 0.1,
+          block_size: 8192, in_channels: 80, style_condition: true, final_layer_type: 'wavenet', target: 'mel',
+          content_dim: {lr_channels}, content_codebook_size: 1024, content_type: 'discrete', f0_condition: false,
+          n_f0_bins: 512, content_codebooks: 1, is_causal: false, long_skip_connection: true,
+          zero_prompt_speech_token: false, time_as_token: false, style_as_token: false,
+          uvit_skip_connection: true, add_resblock_in_transformer: false}}
+    wavenet: {{hidden_dim: {wn_hidden}, num_layers: {wn_layers}, kernel_size: 5, dilation_rate: 1, p_dropout: 0.2,
+              style_condition: true}}
+gpt_checkpoint: gpt.pth
+w2v_stat: wav2vec2bert_stats.pt
+s2mel_checkpoint: s2mel.pth
+emo_matrix: feat2.pt
+spk_matrix: feat1.pt
+emo_num: [3, 17, 2, 8, 4, 5, 10, 24]
+"""
 _CONFIG = """\
 dataset:
     bpe_model: bpe.model
@@ -81,32 +110,7 @@ gpt:
                        num_blocks: {cond_blocks}, input_layer: "conv2d2", perceiver_mult: {cond_mult}}}
     emo_condition_module: {{output_size: {emo_out}, linear_units: {emo_units}, attention_heads: {emo_heads},
                            num_blocks: {emo_blocks}, input_layer: "conv2d2", perceiver_mult: {emo_mult}}}
-semantic_codec: {{codebook_size: 8192, hidden_size: 1024, codebook_dim: 8, vocos_dim: {vocos_dim},
-                 vocos_intermediate_dim: {vocos_inter}, vocos_num_layers: {vocos_layers}}}
-s2mel:
-    preprocess_params:
-        sr: 22050
-        spect_params: {{n_fft: 1024, win_length: 1024, hop_length: 256, n_mels: 80, fmin: 0, fmax: "None"}}
-    dit_type: "DiT"
-    reg_loss_type: "l1"
-    style_encoder: {{dim: 192}}
-    length_regulator: {{channels: {lr_channels}, is_discrete: false, in_channels: 1024, content_codebook_size: 2048,
-                       sampling_ratios: [1, 1, 1, 1], vector_quantize: false, n_codebooks: 1,
-                       quantizer_dropout: 0.0, f0_condition: false, n_f0_bins: 512}}
-    DiT: {{hidden_dim: {dit_hidden}, num_heads: {dit_heads}, depth: {dit_depth}, class_dropout_prob: 0.1,
-          block_size: 8192, in_channels: 80, style_condition: true, final_layer_type: 'wavenet', target: 'mel',
-          content_dim: {lr_channels}, content_codebook_size: 1024, content_type: 'discrete', f0_condition: false,
-          n_f0_bins: 512, content_codebooks: 1, is_causal: false, long_skip_connection: true,
-          zero_prompt_speech_token: false, time_as_token: false, style_as_token: false,
-          uvit_skip_connection: true, add_resblock_in_transformer: false}}
-    wavenet: {{hidden_dim: {wn_hidden}, num_layers: {wn_layers}, kernel_size: 5, dilation_rate: 1, p_dropout: 0.2,
-              style_condition: true}}
-gpt_checkpoint: gpt.pth
-w2v_stat: wav2vec2bert_stats.pt
-s2mel_checkpoint: s2mel.pth
-emo_matrix: feat2.pt
-spk_matrix: feat1.pt
-emo_num: [3, 17, 2, 8, 4, 5, 10, 24]
+""" + COMMON_CONFIG + """\
 qwen_emo_path: qwen0.6bemo4-merge/
 vocoder: {{type: "bigvgan", name: "nvidia/bigvgan_v2_22khz_80band_256x"}}
 version: 2.0

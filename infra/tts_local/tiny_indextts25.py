@@ -39,7 +39,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tts_local.tiny_indextts import _BIGVGAN, _BIGVGAN_BASE, _W2V, REPO_ROOT, Size, _cached, _cast, write_prompt_wav
+from tts_local import tiny_indextts
+from tts_local.tiny_indextts import (
+    _BIGVGAN,
+    _BIGVGAN_BASE,
+    _W2V,
+    COMMON_CONFIG,
+    REPO_ROOT,
+    Size,
+    _cached,
+    _cast,
+    write_prompt_wav,
+)
 
 PACKAGE = "indextts25-inference"
 TIKTOKEN_FILE = "multilingual_zh_ja_yue_char_del.tiktoken"
@@ -70,39 +81,15 @@ gpt:
     stop_text_token: 1
     emo_condition_module: {{output_size: {emo_out}, linear_units: {emo_units}, attention_heads: {emo_heads},
                            num_blocks: {emo_blocks}, input_layer: "conv2d2", perceiver_mult: {emo_mult}}}
-semantic_codec: {{codebook_size: 8192, hidden_size: 1024, codebook_dim: 8, vocos_dim: {vocos_dim},
-                 vocos_intermediate_dim: {vocos_inter}, vocos_num_layers: {vocos_layers}}}
-s2mel:
-    preprocess_params:
-        sr: 22050
-        spect_params: {{n_fft: 1024, win_length: 1024, hop_length: 256, n_mels: 80, fmin: 0, fmax: "None"}}
-    dit_type: "DiT"
-    reg_loss_type: "l1"
-    style_encoder: {{dim: 192}}
-    length_regulator: {{channels: {lr_channels}, is_discrete: false, in_channels: 1024, content_codebook_size: 2048,
-                       sampling_ratios: [1, 1, 1, 1], vector_quantize: false, n_codebooks: 1,
-                       quantizer_dropout: 0.0, f0_condition: false, n_f0_bins: 512}}
-    DiT: {{hidden_dim: {dit_hidden}, num_heads: {dit_heads}, depth: {dit_depth}, class_dropout_prob: 0.1,
-          block_size: 8192, in_channels: 80, style_condition: true, final_layer_type: 'wavenet', target: 'mel',
-          content_dim: {lr_channels}, content_codebook_size: 1024, content_type: 'discrete', f0_condition: false,
-          n_f0_bins: 512, content_codebooks: 1, is_causal: false, long_skip_connection: true,
-          zero_prompt_speech_token: false, time_as_token: false, style_as_token: false,
-          uvit_skip_connection: true, add_resblock_in_transformer: false}}
-    wavenet: {{hidden_dim: {wn_hidden}, num_layers: {wn_layers}, kernel_size: 5, dilation_rate: 1, p_dropout: 0.2,
-              style_condition: true}}
-gpt_checkpoint: gpt.pth
-w2v_stat: wav2vec2bert_stats.pt
-s2mel_checkpoint: s2mel.pth
-emo_matrix: feat2.pt
-spk_matrix: feat1.pt
-emo_num: [3, 17, 2, 8, 4, 5, 10, 24]
+""" + COMMON_CONFIG + """\
 version: 2.5
 """
 
 
 def cache_key(size: Size = "tiny", dtype: str = "float16") -> str:
-    """Changes when this builder or the inference package changes: a stale model is never reused."""
-    h = hashlib.sha256(Path(__file__).read_bytes())
+    """Changes when this builder (or 2.0's, whose COMMON_CONFIG and weight helpers it uses) or the inference
+    package changes: a stale model is never reused."""
+    h = hashlib.sha256(Path(__file__).read_bytes() + Path(tiny_indextts.__file__).read_bytes())
     h.update(f"{metadata.version(PACKAGE)}/{size}/{dtype}".encode())
     return h.hexdigest()[:12]
 
