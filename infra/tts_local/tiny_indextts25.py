@@ -128,7 +128,10 @@ def _ranks(size: Size) -> list[bytes]:
         cjk = [c for c in chars if c >= "\u4e00"]
         i = 0
         while len(ranks) < FULL_RANKS:  # two-character words, as the published vocabulary is full of
-            add((cjk[i % len(cjk)] + cjk[(i * 7919 + 1) % len(cjk)]).encode())
+            # Round r (= i // len(cjk)) gives each character a partner no earlier round gave it: a fixed
+            # partner per character would run out of new pairs (20,992) before the rank count.
+            first, round_ = i % len(cjk), i // len(cjk)
+            add((cjk[first] + cjk[(first * 7919 + 1 + round_) % len(cjk)]).encode())
             i += 1
     return ranks
 
