@@ -2,6 +2,7 @@
 
     .venv-indextts/bin/python bench/primary_fidelity.py [--model-dir DIR --hf-cache DIR] [--tokens 100]
         [--prompt prompt.wav] [--text "..."] [--variants fp32-stored-bf16 bf16 int8] [--json out.json]
+        [--keep-bf16 REGEX ...]
 
 Without --model-dir it uses random weights of the full architecture, stored as fp32 files (built into
 .cache/ on first use, ~7 GB). RANDOM WEIGHTS ARE NOT THE REAL DISTRIBUTION: their logits are flatter
@@ -21,6 +22,9 @@ with fixed noise (seed 1) and the waveform. Each other variant then
   - vocoder: its waveform from its own mel (end to end), SNR against the reference waveform.
 `fp32-stored-bf16` is fp32 compute on weights rounded to bf16 (GPT, s2mel, w2v-bert, codec and BigVGAN, as
 the image's packer stores them): the storage question of the image issue, apart from the compute format.
+`--keep-bf16 REGEX` adds, for each int8 variant, a row with the decoder layers whose names match REGEX
+(`gpt.h.N.attn.c_attn`, `gpt.h.N.mlp.c_proj`, `mel_head`, ...) kept in bf16: which layers an int8 format
+would have to leave in bf16 to pass the threshold.
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ from tts_core.engines.indextts.environment import prepare_environment
 from tts_core.engines.indextts.settings import IndexTtsSettings
 from tts_core.voices.registry import S3VoiceStore
 variant = args["variant"]
+if args.get("keep_bf16"):  # these decoder layers in the secondary format (bf16), the rest in the variant's
+    import re
+    from tts_core.engines.indextts import precision as _precision
+    _keep, _decoder = re.compile(args["keep_bf16"]), _precision.is_decoder_layer
+    _precision.is_decoder_layer = lambda name: _decoder(name) and not _keep.search(name)
 compute = "fp32" if variant.startswith("fp32") else variant
 settings = IndexTtsSettings(model_dir=Path(args["model_dir"]), hf_hub_cache=Path(args["hf_cache"]),
                             threads=args["threads"],
@@ -104,7 +113,8 @@ t = time.perf_counter()
 with torch.no_grad():
     model.infer(spk_audio_prompt=args["prompt"], text=args["text"], output_path=None, num_beams=1,
                 max_mel_tokens=args["tokens"], max_text_tokens_per_segment=400)
-out = {"variant": variant, "precision": engine.precision_report, "seconds": round(time.perf_counter() - t, 1)}
+label = variant + (f", bf16 {args['keep_bf16']}" if args.get("keep_bf16") else "")
+out = {"variant": label, "precision": engine.precision_report, "seconds": round(time.perf_counter() - t, 1)}
 if ref is None:
     torch.save(got, args["ref"])
 else:
@@ -121,8 +131,8 @@ print("RESULT " + json.dumps(out), flush=True)
 """
 
 
-def run_variant(variant: str, job: dict[str, Any]) -> dict[str, Any]:
-    job = {**job, "variant": variant, "ref_exists": variant != "fp32"}
+def run_variant(variant: str, job: dict[str, Any], keep_bf16: str = "") -> dict[str, Any]:
+    job = {**job, "variant": variant, "ref_exists": variant != "fp32", "keep_bf16": keep_bf16}
     done = subprocess.run([sys.executable, "-c", WORKER, json.dumps(job)], capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -131,11 +141,13 @@ def run_variant(variant: str, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def fidelity(model_dir: Path, hf_cache: Path, *, prompt: Path, text: str = DEFAULT_TEXT, tokens: int = 100,
-             variants: tuple[str, ...] = VARIANTS, threads: int = 2) -> list[dict[str, Any]]:
+             variants: tuple[str, ...] = VARIANTS, threads: int = 2,
+             keep_bf16: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
         job = {"model_dir": str(model_dir), "hf_cache": str(hf_cache), "prompt": str(prompt), "text": text,
                "tokens": tokens, "threads": threads, "ref": str(Path(tmp) / "ref.pt")}
-        return [run_variant(v, job) for v in ("fp32", *variants)]
+        rows = [run_variant(v, job) for v in ("fp32", *variants)]
+        return rows + [run_variant(v, job, keep) for keep in keep_bf16 for v in variants if v.startswith("int8")]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -167,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep-bf16", nargs="+", default=[], metavar="REGEX",
+                        help="extra int8 rows with the decoder layers matching REGEX kept in bf16")
     args = parser.parse_args(argv)
     if args.model_dir is None:
         model_dir, hf_cache, prompt = default_model()
@@ -179,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit("--prompt is required with --model-dir (a 3-15 s speaker WAV)")
     started = time.perf_counter()
     rows = fidelity(model_dir, hf_cache, prompt=args.prompt or prompt, text=args.text, tokens=args.tokens,
-                    variants=tuple(args.variants), threads=args.threads)
+                    variants=tuple(args.variants), threads=args.threads, keep_bf16=tuple(args.keep_bf16))
     print(f"\nfidelity against fp32 ({args.tokens} GPT codes, {time.perf_counter() - started:.0f} s):")
     print(table(rows))
     if args.json:

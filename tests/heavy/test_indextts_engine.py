@@ -461,12 +461,17 @@ def test_fidelity_script_reports_each_precision_against_fp32(tiny_model: Path, t
     finally:
         sys.path.pop(0)
     rows = {r["variant"]: r for r in fidelity(tiny_model / "checkpoints", tiny_model / "hf_cache",
-                                              prompt=tmp_path / "prompt.wav", tokens=12, threads=1)}
-    assert set(rows) == {"fp32", "fp32-stored-bf16", "bf16", "int8", "int8-dynamic"}
+                                              prompt=tmp_path / "prompt.wav", tokens=12, threads=1,
+                                              keep_bf16=(r"\.c_fc$",))}
+    assert set(rows) == {"fp32", "fp32-stored-bf16", "bf16", "int8", "int8-dynamic",
+                         r"int8, bf16 \.c_fc$", r"int8-dynamic, bf16 \.c_fc$"}
     for variant in ("fp32-stored-bf16", "bf16", "int8"):
         row = rows[variant]
         assert row["logit_cos_mean"] > 0.999 and row["top1"] >= 0.9, row
         assert row["mel_snr_db"] > 30 and row["wav_snr_db"] > 30, row
+    # --keep-bf16: the matching decoder layers (one of the four per block) left out of int8's bytes
+    kept = rows[r"int8-dynamic, bf16 \.c_fc$"]["precision"]["gpt_decoder_bytes"]
+    assert 0 < kept < rows["int8-dynamic"]["precision"]["gpt_decoder_bytes"]
 
 
 def test_fast_profile_runs_one_beam_and_fewer_diffusion_steps(engine: IndexTtsEngine,
