@@ -103,7 +103,7 @@ image: $(STAMP) image-tools $(if $(wildcard $(WEIGHTS_DIR)/checkpoints),,$(IDX_S
 	$(IMAGES) image --weights-dir $(WEIGHTS_DIR) $(MODEL_ARG)
 
 # The primary image with full-size random weights at the published file sizes, packed (.cache/, ~14 GB;
-# IndexTTS-2.5's copied as published, ~6 GB): uncompressed size per layer, last line `primary image: N.NN GB`.
+# IndexTTS-2.5's fp32, copied as published, 6.6 GB): uncompressed size per layer, last line `primary image: N.NN GB`.
 # Needs ~30 GB of free disk (buildah 1.28 keeps every step's container until the build ends). Keeps the
 # image for bench-image.
 image-size: $(STAMP) $(IDX_STAMP) image-tools
