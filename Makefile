@@ -85,7 +85,11 @@ bench-primary: $(IDX_STAMP)
 # ---- container images, built here without a Docker engine (infra/tts_local/images/) ----------------
 # Debian's buildah builds the project's own Dockerfiles as root; debootstrap makes the stand-in base.
 # Storage: TTS_IMAGE_STORE (default /var/lib/tts-images); `make clean-images` empties it.
+# PRIMARY_MODEL (indextts2.5, or empty: the Dockerfile's default, indextts2) is the primary's build ARG
+# for image, image-size, test-image and bench-image, with that model's random weights.
 WEIGHTS_DIR ?= build/indextts
+PRIMARY_MODEL ?=
+MODEL_ARG = $(if $(PRIMARY_MODEL),--model $(PRIMARY_MODEL))
 IMAGES = $(SUDO) env TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(VENV)/bin/python -m tts_local.images
 
 image-tools:
@@ -96,21 +100,24 @@ image-tools:
 # Both images. The primary takes its weights from WEIGHTS_DIR (published or packed layout; see its
 # Dockerfile); without one it gets tiny random weights of the real architecture.
 image: $(STAMP) image-tools $(if $(wildcard $(WEIGHTS_DIR)/checkpoints),,$(IDX_STAMP))
-	$(IMAGES) image --weights-dir $(WEIGHTS_DIR)
+	$(IMAGES) image --weights-dir $(WEIGHTS_DIR) $(MODEL_ARG)
 
-# The primary image with full-size random weights at the published file sizes, packed (.cache/, ~14 GB):
-# uncompressed size per layer, last line `primary image: N.NN GB`. Needs ~30 GB of free disk (buildah 1.28
-# keeps every step's container until the build ends). Keeps the image for bench-image.
+# The primary image with full-size random weights at the published file sizes, packed (.cache/, ~14 GB;
+# IndexTTS-2.5's fp32, copied as published, 6.6 GB): uncompressed size per layer, last line `primary image: N.NN GB`.
+# Needs ~30 GB of free disk (buildah 1.28 keeps every step's container until the build ends). Keeps the
+# image for bench-image.
 image-size: $(STAMP) $(IDX_STAMP) image-tools
-	$(IMAGES) size-full
+	$(IMAGES) size-full $(MODEL_ARG)
 
-# Smoke test: both images built and their handlers run inside them (also part of `make test`).
+# Smoke test: both images built and their handlers run inside them (also part of `make test`, with the
+# default model; `make test-image PRIMARY_MODEL=indextts2.5` runs it on a tiny IndexTTS-2.5 image).
 test-image: $(STAMP) $(IDX_STAMP) image-tools
-	TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(SUDO) $(VENV)/bin/pytest --timeout 1800 -m image tests/image
+	$(SUDO) env TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(if $(PRIMARY_MODEL),TTS_PRIMARY_MODEL=$(PRIMARY_MODEL)) \
+	    $(VENV)/bin/pytest --timeout 1800 -m image tests/image
 
 # Cold start of the built primary image with full-size random weights: process start to first WAV.
 bench-image: $(STAMP) $(IDX_STAMP) image-tools
-	$(SUDO) env TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(VENV)/bin/python bench/cold_start_primary_image.py
+	$(SUDO) env TTS_INDEXTTS_PYTHON="$(CURDIR)/$(IDX_VENV)/bin/python" $(VENV)/bin/python bench/cold_start_primary_image.py $(MODEL_ARG)
 
 clean-images:
 	-$(IMAGES) clean

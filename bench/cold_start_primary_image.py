@@ -1,9 +1,11 @@
 """Cold start of the BUILT primary image with full-size random weights: process start to first WAV.
 
     make bench-image        # = sudo .venv/bin/python bench/cold_start_primary_image.py [--max-mel-tokens 50]
+    make bench-image PRIMARY_MODEL=indextts2.5                                   # ... --model indextts2.5
 
-The image is the one `make image-size` builds (full-size random weights of the real architecture at
-the published file sizes, packed by the image's own build stage); it is built here if absent. Each run
+The image is the one `make image-size` builds for the same model (full-size random weights of the real
+architecture at the published file sizes, packed by the image's own build stage for IndexTTS-2, copied as
+published for 2.5); it is built here if absent. Each run
 starts a fresh execution environment through the image's own entry point, exactly as the smoke test
 does (tts_local.images: read-only root, Lambda's sandbox user, /tmp on tmpfs, a Runtime API and a
 moto S3 on 127.0.0.1) and sends one request. Times, from the process start:
@@ -16,7 +18,8 @@ Runs: `prepare`, the deploy-time bootstrap's `{"prepare_voice": ...}` invocation
 every catalogue voice); then `cold`, a synthesis with the image's files evicted from the page cache first
 (posix_fadvise on every file of the image: no other process's cache is touched), then `warm`. Lambda
 reads an image from its own storage, so neither is its exact figure. Random weights never emit the GPT
-stop token: every request decodes exactly --max-mel-tokens codes (50 = 1.0 s of audio), so runs compare.
+stop token: every request decodes exactly --max-mel-tokens codes (50 = 1.0 s of audio with IndexTTS-2,
+2.0 s with 2.5, whose codes are 25 per second), so runs of one model compare.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import Any
 from tts_core.platform import aws, page_cache
 from tts_core.voices import registry as voice_registry
 from tts_local.images.inspection import layer_sizes
-from tts_local.images.random_weights import ensure_full_random_image
+from tts_local.images.random_weights import DEFAULT_MODEL, RANDOM_MODELS, ensure_full_random_image
 from tts_local.images.runtime_api import RuntimeApi
 from tts_local.images.sandbox import LambdaContainer
 from tts_local.template import function_environment
@@ -96,12 +99,14 @@ def main() -> None:
     parser.add_argument("--max-mel-tokens", type=int, default=50)
     parser.add_argument("--text", default="今天天气很好。")
     parser.add_argument("--repeat", type=int, default=3, help="cold and warm runs, alternately")
+    parser.add_argument("--model", choices=list(RANDOM_MODELS), default=DEFAULT_MODEL,
+                        help="the image's PRIMARY_MODEL (the function's PrimaryModel)")
     args = parser.parse_args()
     from moto.server import ThreadedMotoServer
 
     logs = ROOT / "build" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    tag = ensure_full_random_image(logs)
+    tag = ensure_full_random_image(logs, args.model)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -118,7 +123,8 @@ def main() -> None:
                                           gender="female", fallback="zh-female", source="operator")
         event = json.loads((ROOT / "events" / "engine_task_primary.json").read_text())
         event["request"]["text"] = args.text
-        env = function_environment("SynthesizePrimaryFunction", refs={"AudioBucket": BUCKET}) | {
+        env = function_environment("SynthesizePrimaryFunction", refs={"AudioBucket": BUCKET},
+                                   parameters={"PrimaryModel": args.model}) | {
             "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
             "INDEXTTS_MAX_MEL_TOKENS": str(args.max_mel_tokens)}
         sizes = layer_sizes(tag)

@@ -6,6 +6,8 @@ buildah, then runs each handler inside its image through the image's own entry p
 against a Runtime API on 127.0.0.1), as Lambda's sandbox user, the root filesystem read-only except
 /tmp, with S3 served by a moto server on 127.0.0.1. Needs root, buildah and debootstrap (`make
 image-tools`), and the IndexTTS-2 virtualenv to write the weights (TTS_INDEXTTS_PYTHON).
+TTS_PRIMARY_MODEL=indextts2.5 (`make test-image PRIMARY_MODEL=indextts2.5`; not part of `make test`) builds
+the primary with that PRIMARY_MODEL build ARG and tiny random IndexTTS-2.5 weights instead.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tts_core.errors import code_for_error_name
 from tts_core.platform import aws
 from tts_core.voices import registry as voice_registry
 from tts_local.images.build import build
-from tts_local.images.random_weights import random_weights
+from tts_local.images.random_weights import DEFAULT_MODEL, random_weights
 from tts_local.images.runtime_api import RuntimeApi
 from tts_local.images.sandbox import LambdaContainer
 from tts_local.images.store import remove_images
@@ -36,14 +38,15 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 BUCKET = "image-test-audio"
 TAGS = {"primary": "localhost/tts-synthesize-primary:smoke", "offline": "localhost/tts-synthesize-offline:smoke"}
-MAX_MEL_TOKENS = 40  # a random GPT never emits its stop token: 40 codes = 0.79 s of audio
+MAX_MEL_TOKENS = 40  # a random GPT never emits its stop token: 40 codes = 0.79 s of audio (2.5: 1.6 s)
+PRIMARY_MODEL = os.environ.get("TTS_PRIMARY_MODEL") or DEFAULT_MODEL
 
 
 @pytest.fixture(scope="session")
 def tiny_weights() -> str:
     """Tiny random weights in the published layout (fp32, optimizer state, unused files), in the build
     context: the image's own packing stage turns them into what it ships."""
-    return random_weights("tiny")
+    return random_weights("tiny", model=PRIMARY_MODEL)
 
 
 def _built(name: str, tmp: Path, build_args: dict[str, str] | None = None) -> Iterator[str]:
@@ -54,7 +57,8 @@ def _built(name: str, tmp: Path, build_args: dict[str, str] | None = None) -> It
 
 @pytest.fixture(scope="session")
 def primary_image(tiny_weights: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _built("primary", tmp_path_factory.mktemp("build"), {"WEIGHTS_DIR": tiny_weights})
+    yield from _built("primary", tmp_path_factory.mktemp("build"),
+                      {"WEIGHTS_DIR": tiny_weights, "PRIMARY_MODEL": PRIMARY_MODEL})
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +100,8 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _function_env(logical_id: str, endpoint: str, **extra: str) -> dict[str, str]:
-    return function_environment(logical_id, refs={"AudioBucket": BUCKET}) | {
+    return function_environment(logical_id, refs={"AudioBucket": BUCKET},
+                                parameters={"PrimaryModel": PRIMARY_MODEL}) | {
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing", **extra}
 

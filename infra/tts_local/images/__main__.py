@@ -9,7 +9,7 @@ import tts_local.images
 from tts_local.images.base import ensure_base
 from tts_local.images.build import DOCKERFILES, TAGS, build
 from tts_local.images.inspection import print_sizes
-from tts_local.images.random_weights import ensure_full_random_image, random_weights
+from tts_local.images.random_weights import DEFAULT_MODEL, RANDOM_MODELS, ensure_full_random_image, random_weights
 from tts_local.images.store import REPO_ROOT, buildah, remove_images
 
 
@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     i = sub.add_parser("image", help="both images (make image)")
     i.add_argument("--weights-dir", default="build/indextts",
                    help="the primary's weights in the build context; absent: tiny random weights")
-    sub.add_parser("size-full", help="the primary image with full-size random weights, its size (make image-size)")
+    f = sub.add_parser("size-full", help="the primary image with full-size random weights, its size (make image-size)")
+    for with_model in (i, f):
+        with_model.add_argument("--model", choices=list(RANDOM_MODELS), default=DEFAULT_MODEL,
+                       help="the primary's PRIMARY_MODEL build argument (and its random weights)")
     s = sub.add_parser("size", help="uncompressed size per layer of an image")
     s.add_argument("tag")
     s.add_argument("--label", default="image")
@@ -45,13 +48,13 @@ def main(argv: list[str] | None = None) -> None:
         weights = args.weights_dir
         if not (REPO_ROOT / weights / "checkpoints").is_dir():
             print(f"{weights}/checkpoints not found: the primary image gets tiny random weights")
-            weights = random_weights("tiny")
-        for name, extra in (("primary", {"WEIGHTS_DIR": weights}), ("offline", {})):
+            weights = random_weights("tiny", model=args.model)
+        for name, extra in (("primary", {"WEIGHTS_DIR": weights, "PRIMARY_MODEL": args.model}), ("offline", {})):
             seconds = build(name, None, extra, log=logs / f"build-{name}.log")
             print(f"built {TAGS[name]} in {seconds:.0f} s (log: {logs / f'build-{name}.log'})")
             print_sizes(TAGS[name], f"{name} image")
     elif args.cmd == "size-full":
-        print_sizes(ensure_full_random_image(logs), "primary image")
+        print_sizes(ensure_full_random_image(logs, args.model), "primary image")
     elif args.cmd == "size":
         print_sizes(args.tag, args.label)
     elif args.cmd == "rm":
