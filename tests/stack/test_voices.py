@@ -22,7 +22,7 @@ import soundfile as sf
 from http_client import call
 
 from tts_core.audio import read_wav, wav_info
-from tts_core.catalogue import list_voices
+from tts_core.catalogue import Voice, list_voices
 from tts_core.pipeline.uploads import output_name
 from tts_core.platform import storage
 from tts_core.voices import registry
@@ -76,6 +76,12 @@ def voice_keys(stack) -> list[str]:
                   if not k.startswith(registry.BOOTSTRAP_REPORT_KEY))
 
 
+def sambert_model(voice: Voice) -> str:
+    """The Sambert model the bootstrap records `voice`'s reference with."""
+    assert voice.sambert is not None, voice.id
+    return f"sambert-{voice.sambert.name}-v1"
+
+
 def dominant_hz(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(samples))
     return float(np.fft.rfftfreq(samples.size, 1 / rate)[int(np.argmax(spectrum))])
@@ -95,7 +101,7 @@ def test_the_stack_starts_with_every_catalogue_voice_recorded_by_the_fallback_in
             samples, rate = read_wav(storage.get_bytes(stack.bucket, registry.voice_keys(voice.id)[0]))
             assert rate == registry.STORE_RATE and 8.0 <= samples.size / rate <= 15.0
             # Spoken by the local Sambert in that voice's own Sambert voice (each has its own pitch there).
-            assert abs(dominant_hz(samples, rate) - _base_hz(f"sambert-{voice.sambert}-v1")) < 2.0
+            assert abs(dominant_hz(samples, rate) - _base_hz(sambert_model(voice))) < 2.0
         assert stack.engine_doubles["primary"].prepared == [v.id for v in list_voices()]
         status, health = api(stack, "GET", "/api/health")
         assert status == 200 and all(v["primary_ready"] for v in health["voices"].values())
@@ -206,7 +212,7 @@ def test_the_bootstrap_function_records_with_the_stack_key_when_there_is_one(loc
         report = stack.invoke("voice_bootstrap", {"force": True})
 
         assert {v["status"] for v in report["voices"]} == {"registered"}
-        assert sorted(r.model for r in dashscope.requests) == sorted(f"sambert-{v.sambert}-v1" for v in list_voices())
+        assert sorted(r.model for r in dashscope.requests) == sorted(sambert_model(v) for v in list_voices())
 
 
 # ---- cloning ------------------------------------------------------------------------------------
