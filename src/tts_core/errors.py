@@ -245,6 +245,14 @@ class EngineRejectedError(EngineError):
     http_status = 422
 
 
+class EngineLanguageError(EngineRejectedError):
+    """This engine cannot say the words of the request's voice here (tts_core.catalogue): Sambert has no
+    Japanese, Arabic or male Spanish voice, eSpeak NG reads no kanji, IndexTTS-2.5 speaks Japanese only with a
+    word segmenter. Never retried, never counted against the primary: the next engine is tried."""
+
+    code = "ENGINE_LANGUAGE_UNSUPPORTED"
+
+
 class EngineNotConfiguredError(EngineError):
     """The engine lacks what it needs to run at all (API key, enabled flag)."""
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from tts_core.catalogue import DEFAULT_VOICE_ID, get_voice
+from tts_core.catalogue import DEFAULT_VOICE_ID, Language, get_voice
 from tts_core.errors import InvalidInputError, MalformedJsonError, NothingToSpeakError, TextTooLongError, quoted
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -93,6 +93,9 @@ class Speech(BaseModel):
     phonemes: list[Phoneme] = []
     pause_after_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] | None = None  # None: the default pause
     marks: list[str] = []  # SSML <mark> names at its start
+    # The catalogue language of its voice (the text front end's: what the language check passed it for), for an
+    # engine that cannot tell it from the script (IndexTTS-2.5: Spanish or English). None: not known.
+    language: Language | None = None
 
 
 class Utterance(Speech):
@@ -149,6 +152,8 @@ class SynthesisRequest(BaseModel):
     # The text front end's output, filled in by every entry point (tts_core.pipeline.front): what the
     # engines say. Not a client field: whatever a client sends here is replaced.
     utterances: SkipJsonSchema[list[Utterance] | None] = None
+    # What one engine call is for (speaking): the language of the utterance's voice. Not a client field.
+    language: SkipJsonSchema[Language | None] = None
     format: AudioFormat | None = None  # None: wav, or the mastering profile's format (acx: mp3)
     bitrate_kbps: Annotated[Integer, Field(ge=6, le=320)] | None = None  # lossy formats only; None: the profile's
     mastering: Mastering = "default"
@@ -162,12 +167,13 @@ class SynthesisRequest(BaseModel):
         return list(dict.fromkeys([self.voice, *reference, *switches]))
 
     def speaking(self, speech: Speech, text: str | None = None) -> SynthesisRequest:
-        """This request for one utterance or segment: its words (`text`: as rendered for one engine), voice,
-        and prosody's rate and pitch applied to the request's own, within the request's ranges (its volume is
-        a gain after the engine: tts_core.audio.apply_gain)."""
+        """This request for one utterance or segment: its words (`text`: as rendered for one engine), voice, its
+        voice's language, and prosody's rate and pitch applied to the request's own, within the request's ranges
+        (its volume is a gain after the engine: tts_core.audio.apply_gain)."""
         p = speech.prosody
         return self.model_copy(update={
             "text": speech.text if text is None else text, "voice": speech.voice or self.voice, "utterances": None,
+            "language": speech.language,
             "speed": round(_clamp(self.speed * p.rate, 0.5, 2.0), 3),
             "pitch": round(_clamp(self.pitch * p.pitch, 0.5, 2.0), 3)})
 

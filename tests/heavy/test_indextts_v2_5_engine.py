@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ import pytest
 from tts_core.deadline import Deadline
 from tts_core.engines.indextts.engine import IndexTtsEngine
 from tts_core.engines.indextts.settings import IndexTtsSettings
-from tts_core.errors import InvalidInputError, ModelUnavailableError, NotFoundError
+from tts_core.errors import EngineLanguageError, InvalidInputError, ModelUnavailableError, NotFoundError
 from tts_core.models import SynthesisRequest
 
 pytestmark = pytest.mark.heavy
@@ -36,16 +37,17 @@ TEXT = "你好, hello world"
 
 
 class _Voices:
-    """A VoiceStore in memory: one registered prompt, conditioning kept per fingerprint."""
+    """A VoiceStore in memory: one prompt registered for `voices`, conditioning kept per fingerprint."""
 
-    def __init__(self, prompt: Path) -> None:
+    def __init__(self, prompt: Path, voices: tuple[str, ...] = ("zh-female",)) -> None:
         self.prompt = prompt
+        self.voices = voices
         self.conditioning: dict[tuple[str, str], bytes] = {}
 
     def local_prompt(self, voice_id: str) -> tuple[str, Path]:
-        if voice_id != "zh-female":
+        if voice_id not in self.voices:
             raise NotFoundError(f"no voice {voice_id}")
-        return "sha-zh-female", self.prompt
+        return f"sha-{voice_id}", self.prompt
 
     def get_conditioning(self, voice_id: str, fingerprint: str) -> bytes | None:
         return self.conditioning.get((voice_id, fingerprint))
@@ -72,7 +74,7 @@ def engine25(tiny25: Path) -> Iterator[IndexTtsEngine]:
                                 max_mel_tokens=MAX_MEL_TOKENS, fast_diffusion_steps=3)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("XDG_CACHE_HOME", str(tiny25 / "text_cache"))  # where the builder compiled the normalisers
-        yield IndexTtsEngine(settings, _Voices(tiny25 / "prompt.wav"))
+        yield IndexTtsEngine(settings, _Voices(tiny25 / "prompt.wav", ("zh-female", "ar-female", "ja-female")))
 
 
 def test_indextts25_synthesizes_real_audio(engine25: IndexTtsEngine) -> None:
@@ -117,6 +119,86 @@ def test_indextts25_refuses_text_with_nothing_to_say_and_emotion_text(engine25: 
     with pytest.raises(InvalidInputError, match="emotion from text"):
         engine25.synthesize(SynthesisRequest(text="hello", voice="zh-female", emotion={"text": "happy"}),
                             Deadline.in_seconds(60))
+
+
+def test_indextts25_speaks_arabic_for_an_arabic_voice(engine25: IndexTtsEngine) -> None:
+    """Arabic reaches 2.5 as written (its package normalises no Arabic; NeMo is not installed anyway)."""
+    request = SynthesisRequest(text="مرحبا بالعالم", voice="ar-female", language="ar")
+    audio = engine25.synthesize(request, Deadline.in_seconds(300))
+    assert audio.samples.size == SEGMENT_SAMPLES and np.abs(audio.samples.astype(np.float64)).mean() > 10
+
+
+def test_indextts25_refuses_japanese_without_a_word_segmenter(engine25: IndexTtsEngine) -> None:
+    if importlib.util.find_spec("fugashi") or importlib.util.find_spec("MeCab"):
+        pytest.skip("a Japanese word segmenter is installed here")
+    request = SynthesisRequest(text="今日は東京へ行きます", voice="ja-female", language="ja")
+    with pytest.raises(EngineLanguageError, match="word segmenter") as refused:
+        engine25.synthesize(request, Deadline.in_seconds(60))
+    assert refused.value.code == "ENGINE_LANGUAGE_UNSUPPORTED" and refused.value.detail == "ImportError"
+
+
+# ---- the adapter contract on a double of 2.5's IndexTTS2 object (no weights): what `lang` it is given ----
+
+class _Fake25:
+    """What Model25 and the engine read of indextts25.infer_v2_5.IndexTTS2; records each inference's lang."""
+
+    def __init__(self, segmenter: bool = True) -> None:
+        import torch
+
+        self.tokenizer = type("Enc", (), {"encode": lambda _s, text, allowed_special="all": [1] * len(text)})()
+        self.gpt = type("Gpt", (), {"spk_emb_proj": staticmethod(lambda style: style)})()
+        self._spk_cache: dict[Any, Any] = {}
+        self._emo_cache: dict[Any, Any] = {}
+        self.segmenter = segmenter
+        self.langs: list[str] = []
+        self._torch = torch
+
+    @property
+    def ja_text_process(self) -> Any:
+        if not self.segmenter:
+            raise ImportError("Please install fugashi")
+        return object()
+
+    def infer_generator(self, prompt: str, text: str, output_path: None, lang: str, **_kw: Any) -> Iterator[Any]:
+        self.langs.append(lang)
+        yield self._torch.full((1, 100), 1000.0)
+
+
+@pytest.fixture
+def fake25(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[IndexTtsEngine, _Fake25]]:
+    pytest.importorskip("torch")
+    if importlib.util.find_spec("indextts25") is None:
+        pytest.skip("the IndexTTS-2.5 inference code (indextts25-inference) is not installed")
+    from tts_core.engines.indextts import v2_5
+
+    tts = _Fake25()
+    monkeypatch.setattr(v2_5, "build", lambda *_a: (v2_5.Model25(tts), {}, None))
+    prompt = tmp_path / "prompt.wav"
+    prompt.write_bytes(b"RIFF")
+    settings = IndexTtsSettings(model_dir=tmp_path, model="indextts2.5", store_conditioning=False)
+    yield IndexTtsEngine(settings, _Voices(prompt, ("es-male", "zh-female", "ja-female"))), tts
+
+
+@pytest.mark.parametrize(("text", "voice", "language", "lang"), [
+    ("Hola, tengo tres gatos.", "es-male", "es", "es"),  # Latin: the voice, not the script, says Spanish
+    ("東京", "ja-female", "ja", "ja"),  # kanji alone: Japanese for a ja voice, not Chinese
+    ("你好 hello", "zh-female", "zh-en", "zh"),  # a mixed voice: the script decides (language_of)
+    ("hello", "zh-female", None, "en"),  # no language known (a probe): the script decides
+])
+def test_the_engine_gives_25_its_voices_language(fake25: tuple[IndexTtsEngine, _Fake25], text: str, voice: str,
+                                                 language: str | None, lang: str) -> None:
+    engine, tts = fake25
+    engine.synthesize(SynthesisRequest(text=text, voice=voice, language=language), Deadline.in_seconds(30))
+    assert tts.langs == [lang]
+
+
+def test_japanese_without_a_segmenter_is_refused_before_inference(fake25: tuple[IndexTtsEngine, _Fake25]) -> None:
+    engine, tts = fake25
+    tts.segmenter = False
+    with pytest.raises(EngineLanguageError):
+        engine.synthesize(SynthesisRequest(text="とうきょう", voice="ja-female", language="ja"),
+                          Deadline.in_seconds(30))
+    assert tts.langs == []
 
 
 def test_unknown_model_is_model_unavailable(tiny25: Path) -> None:

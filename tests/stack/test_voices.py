@@ -22,10 +22,14 @@ import soundfile as sf
 from http_client import call
 
 from tts_core.audio import read_wav, wav_info
-from tts_core.catalogue import list_voices
+from tts_core.catalogue import Voice, list_voices
+from tts_core.errors import EngineError
+from tts_core.models import SynthesisRequest
+from tts_core.pipeline import front
 from tts_core.pipeline.uploads import output_name
 from tts_core.platform import storage
 from tts_core.voices import registry
+from tts_core.voices.directory import ANY_OWNER
 from tts_local.dashscope_server import DashScopeServer, _base_hz
 from tts_local.doubles import PreparingToneEngine, ToneEngine
 from tts_local.http_api import ApiServer, api_key_id
@@ -76,6 +80,15 @@ def voice_keys(stack) -> list[str]:
                   if not k.startswith(registry.BOOTSTRAP_REPORT_KEY))
 
 
+def sambert_model(voice: Voice) -> str:
+    """The Sambert model the bootstrap records `voice`'s reference with (its reference_from voice's when
+    Sambert has none for it)."""
+    recorder = next(v for v in list_voices("indextts2.5") if v.id == voice.reference_from) if voice.reference_from \
+        else voice
+    assert recorder.sambert is not None, voice.id
+    return f"sambert-{recorder.sambert.name}-v1"
+
+
 def dominant_hz(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(samples))
     return float(np.fft.rfftfreq(samples.size, 1 / rate)[int(np.argmax(spectrum))])
@@ -95,7 +108,7 @@ def test_the_stack_starts_with_every_catalogue_voice_recorded_by_the_fallback_in
             samples, rate = read_wav(storage.get_bytes(stack.bucket, registry.voice_keys(voice.id)[0]))
             assert rate == registry.STORE_RATE and 8.0 <= samples.size / rate <= 15.0
             # Spoken by the local Sambert in that voice's own Sambert voice (each has its own pitch there).
-            assert abs(dominant_hz(samples, rate) - _base_hz(f"sambert-{voice.sambert}-v1")) < 2.0
+            assert abs(dominant_hz(samples, rate) - _base_hz(sambert_model(voice))) < 2.0
         assert stack.engine_doubles["primary"].prepared == [v.id for v in list_voices()]
         status, health = api(stack, "GET", "/api/health")
         assert status == 200 and all(v["primary_ready"] for v in health["voices"].values())
@@ -199,6 +212,28 @@ def test_the_deploy_custom_resource_succeeds_without_a_key_and_records_why(local
         assert all("ENGINE_NOT_CONFIGURED" in v["primary_reason"] for v in body["voices"])
 
 
+def test_with_indextts25_its_voices_are_listed_recorded_and_failed_over_in_their_language(local_stack) -> None:
+    """PrimaryModel=indextts2.5 reaches the API, the bootstrap and the engines through the template alone. A
+    voice Sambert has none for gets a reference recorded in another voice (the primary clones its timbre), and
+    its failover skips Sambert with a stable code, to eSpeak NG's voice of its language."""
+    primary = PreparingToneEngine(fail_on={"gatos": EngineError("the primary is down")})
+    with local_stack(engines={"primary": primary}, voices=True, PrimaryModel="indextts2.5") as stack:
+        status, body = api(stack, "GET", "/api/voices")
+        listed = {v["id"]: v for v in body["voices"]}
+        assert status == 200 and list(listed) == [v.id for v in list_voices("indextts2.5")]
+        assert {(v["reference"], v["primary_ready"]) for v in listed.values()} == {("fallback", True)}
+        for voice in list_voices():
+            samples, rate = read_wav(storage.get_bytes(stack.bucket, registry.voice_keys(voice.id)[0]))
+            assert abs(dominant_hz(samples, rate) - _base_hz(sambert_model(voice))) < 2.0, voice.id
+
+        request = front.prepare(SynthesisRequest(text="Tengo tres gatos.", voice="es-male"), bucket=stack.bucket,
+                                owner=ANY_OWNER, lexicon_owner=None)
+        job = stack.wait(stack.submit(request))
+        assert [(a.engine, a.code) for a in job.result.attempts] == [
+            ("primary", "ENGINE_ERROR"), ("fallback", "ENGINE_LANGUAGE_UNSUPPORTED"), ("offline", None)]
+        assert primary.calls[-1].language == "es"
+
+
 def test_the_bootstrap_function_records_with_the_stack_key_when_there_is_one(local_stack) -> None:
     with DashScopeServer(valid_keys={"sk-deploy"}) as dashscope, \
             local_stack(engines=engines(), secrets={"DashScopeSecretArn": json.dumps({"api_key": "sk-deploy"})},
@@ -206,7 +241,7 @@ def test_the_bootstrap_function_records_with_the_stack_key_when_there_is_one(loc
         report = stack.invoke("voice_bootstrap", {"force": True})
 
         assert {v["status"] for v in report["voices"]} == {"registered"}
-        assert sorted(r.model for r in dashscope.requests) == sorted(f"sambert-{v.sambert}-v1" for v in list_voices())
+        assert sorted(r.model for r in dashscope.requests) == sorted(sambert_model(v) for v in list_voices())
 
 
 # ---- cloning ------------------------------------------------------------------------------------

@@ -302,7 +302,7 @@ def test_a_failing_probe_confirms_one_keys_failures(clock: Clock) -> None:
 
 
 @pytest.mark.parametrize("code", ["INVALID_INPUT", "TEXT_TOO_LONG", "VOICE_NOT_FOUND", "ENGINE_REJECTED",
-                                  "STORAGE_ERROR"])
+                                  "ENGINE_LANGUAGE_UNSUPPORTED", "STORAGE_ERROR"])
 def test_request_failures_that_are_not_the_primarys_fault_do_not_count(clock: Clock, code: str) -> None:
     doc = fresh_document(clock.now, "test")
 

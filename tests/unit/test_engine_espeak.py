@@ -12,7 +12,7 @@ import pytest
 from tts_core.deadline import Deadline
 from tts_core.engines import EngineAudio, espeak
 from tts_core.engines.espeak import EspeakEngine
-from tts_core.errors import EngineTimeoutError, VoiceNotFoundError
+from tts_core.errors import EngineLanguageError, EngineTimeoutError, VoiceNotFoundError
 from tts_core.models import SynthesisRequest
 
 RATE = 22050
@@ -48,6 +48,21 @@ def test_english_text_with_an_english_voice_gives_audible_speech() -> None:
 
 def test_mixed_chinese_english_text_gives_audible_speech() -> None:
     assert_audible_speech(speak(MIXED, voice="zh-male"))
+
+
+@pytest.mark.parametrize(("text", "voice"), [("こんにちは、げんきですか。", "ja-female"),
+                                             ("Hola, ¿cómo estás? El niño come piña.", "es-male"),
+                                             ("مرحبا بالعالم، كيف حالك اليوم؟", "ar-female")])
+def test_indextts25s_voices_give_audible_speech(monkeypatch: pytest.MonkeyPatch, text: str, voice: str) -> None:
+    monkeypatch.setenv("INDEXTTS_MODEL", "indextts2.5")
+    assert_audible_speech(speak(text, voice=voice))
+
+
+def test_a_japanese_voice_refuses_kanji_it_would_call_chinese_letters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INDEXTTS_MODEL", "indextts2.5")
+    with pytest.raises(EngineLanguageError, match=r"Japanese voice cannot read Han script \('東京'\)") as refused:
+        speak("きょうは東京へ", voice="ja-male")
+    assert refused.value.code == "ENGINE_LANGUAGE_UNSUPPORTED"
 
 
 def test_the_engine_reports_its_name_as_offline() -> None:

@@ -25,6 +25,7 @@ from tts_core.engines.sambert import (
 from tts_core.errors import (
     EngineAuthError,
     EngineError,
+    EngineLanguageError,
     EngineNotConfiguredError,
     EngineRejectedError,
     EngineThrottledError,
@@ -100,6 +101,27 @@ def test_given_an_english_voice_then_its_model_and_16k(dashscope: DashScopeServe
     assert audio.sample_rate == 16000
     assert dashscope.requests[0].model == "sambert-brian-v1"
     assert dashscope.requests[0].parameters["sample_rate"] == 16000
+
+
+def test_given_indextts25s_spanish_female_voice_then_camila(dashscope: DashScopeServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INDEXTTS_MODEL", "indextts2.5")
+    audio = engine_for(dashscope).synthesize(request("Buenos días.", voice="es-female"), Deadline.in_seconds(10))
+
+    assert audio.sample_rate == 16000 and dashscope.requests[0].model == "sambert-camila-v1"
+
+
+@pytest.mark.parametrize("voice", ["ja-female", "ar-male", "es-male"])
+def test_given_a_voice_sambert_has_none_for_then_refused_before_any_call(dashscope: DashScopeServer,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        voice: str) -> None:
+    monkeypatch.setenv("INDEXTTS_MODEL", "indextts2.5")
+    keys = Keys("test-key")
+    with pytest.raises(EngineLanguageError, match="Sambert has no voice that speaks") as refused:
+        engine_for(dashscope, keys).synthesize(request("كلمة", voice=voice), Deadline.in_seconds(10))
+
+    assert (refused.value.code, refused.value.retryable) == ("ENGINE_LANGUAGE_UNSUPPORTED", False)
+    assert dashscope.requests == [] and keys.calls == []  # neither the service nor the key was asked
 
 
 def test_given_task_finished_carrying_a_sentence_then_still_success(dashscope: DashScopeServer) -> None:

@@ -84,7 +84,8 @@ class CreateVoice(BaseModel):
                                            pattern=r"^[^\x00-\x1f\x7f]+$"),
                     AfterValidator(clean_name)] = Field(description="visible text (tts_core.voices.names); a key's "
                                                                     "voices never share a name")
-    language: Language = Field(description="the language it speaks (the catalogue's values)")
+    language: Language = Field(description="the language it speaks (the catalogue's values; ja, es and ar only "
+                                           "where the primary is IndexTTS-2.5, else 422 UNSUPPORTED_LANGUAGE)")
     gender: Gender
     audio_base64: Annotated[str, Field(min_length=1, description="WAV, FLAC, OGG or MP3, base64-encoded; "
                                                                   "3-30 s after decoding")]

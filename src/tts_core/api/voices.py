@@ -47,13 +47,13 @@ def voices() -> Response[str]:  # the name is the OpenAPI operationId's stem
 def create_voice(body: Annotated[CreateVoice, Body(description="the recording and what to call it")]) -> Response[str]:
     event = router.current_event
     check_raw_body(event)
+    fallback = catalogue_voice_for(body.language, body.gender)  # UNSUPPORTED_LANGUAGE: no voice of ours speaks it
     conf = settings()
     audio = decode_audio_base64(body.audio_base64)
     caller = owner(event)
     if len(registry.owned_voices(conf.bucket_name, caller)) >= conf.key_max_voices:
         raise QuotaExceededError(f"this API key has {conf.key_max_voices} voices (KeyMaxVoices); delete one to "
                                  "make another", retry_after_s=VOICE_LIMIT_RETRY_AFTER_S)
-    fallback = catalogue_voice_for(body.language, body.gender)
     voice_id = f"v-{secrets.token_hex(6)}"
     record = registry.register_voice(conf.bucket_name, voice_id, audio, language=body.language,
                                      gender=body.gender, fallback=fallback.id, source="upload", name=body.name,

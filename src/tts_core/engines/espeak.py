@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tts_core.catalogue import Voice, get_voice
+from tts_core.catalogue import Voice, get_voice, language_name
 from tts_core.deadline import Deadline
 from tts_core.engines import EngineAudio
-from tts_core.errors import EngineError, EngineNotConfiguredError, EngineTimeoutError
+from tts_core.errors import EngineError, EngineLanguageError, EngineNotConfiguredError, EngineTimeoutError, quoted
 from tts_core.models import EngineName, SynthesisRequest
+from tts_core.text.languages import first_run_in
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -136,7 +137,8 @@ def _set_parameters(lib: ctypes.CDLL, request: SynthesisRequest) -> None:
 
 
 class EspeakEngine:
-    """Robotic but dependable speech for Chinese, English and mixed text, entirely in-process."""
+    """Robotic but dependable speech for Chinese, English and mixed text (and Japanese kana, Spanish, Arabic for
+    IndexTTS-2.5's voices), entirely in-process."""
 
     name = EngineName.OFFLINE
 
@@ -146,6 +148,10 @@ class EspeakEngine:
     def synthesize(self, request: SynthesisRequest, deadline: Deadline) -> EngineAudio:
         global _current
         voice = self._voices(request.voice)  # raises VoiceNotFoundError
+        unread = first_run_in(request.text, voice.espeak_unread_scripts)
+        if unread is not None:  # its `ja` would say "Chinese letter" for each kanji
+            raise EngineLanguageError(f"eSpeak NG's {language_name(voice.language)} voice cannot read {unread.script} "
+                                      f"script ('{quoted(unread.text)}')", detail=f"espeak {voice.espeak}")
         text = request.text.encode("utf-8")
         # Another thread may hold the library for a long text: wait no longer than the deadline.
         if deadline.expired() or not _LOCK.acquire(timeout=deadline.remaining()):

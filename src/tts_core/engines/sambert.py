@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_args
 import numpy as np
 
 from tts_core.audio import read_wav
-from tts_core.catalogue import Voice, get_voice
+from tts_core.catalogue import Voice, get_voice, language_name
 from tts_core.deadline import Deadline, run_with_deadline
 from tts_core.engines import EngineAudio
 from tts_core.errors import (
     EngineAuthError,
     EngineError,
+    EngineLanguageError,
     EngineNotConfiguredError,
     EngineRejectedError,
     EngineThrottledError,
@@ -158,7 +159,11 @@ class SambertEngine:
 
     def synthesize(self, request: SynthesisRequest, deadline: Deadline) -> EngineAudio:
         voice = self._voices(request.voice)
-        model = f"sambert-{voice.sambert}-v1"
+        sambert = voice.sambert
+        if sambert is None:  # the catalogue's explicit "none": never another language's voice
+            raise EngineLanguageError(f"Sambert has no voice that speaks {language_name(voice.language)} as voice "
+                                      f"'{voice.id}' ({voice.gender})", detail="NoSambertVoice")
+        model = f"sambert-{sambert.name}-v1"
         params = sambert_params(request, self._styles)
         chunks = split_text(request.text, self._max_chunk_chars)
         key = self._key(refresh=False)
@@ -167,7 +172,7 @@ class SambertEngine:
         rate: int | None = None
         for index, chunk in enumerate(chunks):
             try:
-                wav = self._call(model, chunk, voice.sambert_rate, params, key, deadline)
+                wav = self._call(model, chunk, sambert.rate, params, key, deadline)
             except EngineAuthError:
                 # A rotated key: read it again once per request, and retry only if it changed.
                 if refreshed:
@@ -178,7 +183,7 @@ class SambertEngine:
                     raise
                 logger.info("sambert auth failed; retrying with a refreshed key")
                 key = fresh
-                wav = self._call(model, chunk, voice.sambert_rate, params, key, deadline)
+                wav = self._call(model, chunk, sambert.rate, params, key, deadline)
             try:
                 samples, chunk_rate = read_wav(wav)
             except Exception as exc:  # soundfile's errors for a truncated or non-WAV body

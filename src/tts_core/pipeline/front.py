@@ -5,7 +5,7 @@ the markup."""
 
 from __future__ import annotations
 
-from tts_core.catalogue import Voice, get_voice
+from tts_core.catalogue import Language, Voice, get_voice
 from tts_core.models import SynthesisRequest, TextType, Utterance
 from tts_core.pipeline import lexicons
 from tts_core.text import front_end
@@ -17,7 +17,7 @@ from tts_core.voices.directory import Owner
 def voice_language(bucket: str, owner: Owner) -> VoiceLanguage:
     """A voice id -> the catalogue language it speaks; VOICE_NOT_FOUND for one the owner may not use."""
 
-    def language(voice_id: str) -> str:
+    def language(voice_id: str) -> Language:
         found = directory.lookup(bucket, voice_id, owner)
         # A custom voice speaks what its fallback engines speak it with (tts_core.text.languages).
         return found.language if isinstance(found, Voice) else get_voice(found.fallback).language

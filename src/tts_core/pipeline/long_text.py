@@ -54,7 +54,7 @@ def utterances_of(request: SynthesisRequest) -> list[Utterance]:
 
 
 def segments_of(utterances: list[Utterance], max_chars: int) -> list[Segment]:
-    """Each utterance cut by the shared segmentation: its pieces keep its prosody, voice and phonemes; the
+    """Each utterance cut by the shared segmentation: its pieces keep its prosody, voice, language and phonemes; the
     first carries its marks, the last the pause after it (the others: the join's default pause)."""
     segments: list[Segment] = []
     for number, (utterance, spans) in enumerate(zip(utterances, _spans(utterances, max_chars), strict=True)):
@@ -63,7 +63,7 @@ def segments_of(utterances: list[Utterance], max_chars: int) -> list[Segment]:
                         for p in utterance.phonemes if span.start <= p.start and p.end <= span.end]
             segments.append(Segment(
                 index=len(segments), text=utterance.text[span.start:span.end], prosody=utterance.prosody,
-                voice=utterance.voice, phonemes=phonemes, utterance=number,
+                voice=utterance.voice, language=utterance.language, phonemes=phonemes, utterance=number,
                 marks=utterance.marks if k == 0 else [],
                 pause_after_ms=utterance.pause_after_ms if k == len(spans) - 1 else None))
     return segments

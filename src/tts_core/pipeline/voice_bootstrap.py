@@ -6,7 +6,11 @@ For every catalogue voice, in order of precedence:
    `<id>.<ext>` in a folder of the image, VOICE_REFERENCE_DIR) becomes its reference;
 2. a voice that already has a reference keeps it (idempotent: a re-run costs one GET per voice);
 3. otherwise the fallback engine speaks BOOTSTRAP_TEXTS[language] (8-15 s of phonetically rich text)
-   in the voice's Sambert voice, retried on transient errors; the registry's checks validate it.
+   in the voice's Sambert voice, retried on transient errors; the registry's checks validate it. A voice
+   Sambert has no voice for (IndexTTS-2.5's Japanese, Arabic, male Spanish: tts_core.catalogue) is recorded
+   as its `reference_from` voice is, in that voice's language: IndexTTS takes the timbre from a reference
+   in any language, and the primary, the only engine that speaks it in that timbre, has a reference out of
+   the box (else every request for it would fail on the primary, and count against it).
 Then the primary prepares every voice whose speaker conditioning is not ready (when it can load).
 Failures never raise: each voice's outcome, with a stable code and why, goes to the report
 (`voices/_bootstrap.json`), which GET /api/voices and /api/health read.
@@ -23,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tts_core.audio import AudioContract
-from tts_core.catalogue import Language, Voice, list_voices
+from tts_core.catalogue import Language, Voice, get_voice, list_voices
 from tts_core.deadline import Deadline
 from tts_core.engines import Engine
 from tts_core.errors import NotFoundError, TtsError
@@ -41,6 +45,8 @@ BOOTSTRAP_TEXTS: dict[Language, str] = {
     "zh": "今天天气晴朗，我们一起去公园散步，看看湖边的花草和飞鸟。春风吹过绿色的柳树，孩子们在草地上快乐地唱歌。",
     "en": "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore, "
           "while a few jovial zebras quietly watch the big, bright yellow moon.",
+    "es": "El veloz murciélago hindú comía feliz cardillo y kiwi. La cigüeña tocaba el saxofón detrás del "
+          "palenque de paja, mientras el viejo señor Gómez miraba el cielo azul de la mañana.",
 }
 REFERENCE_PREFIX = "voice-references/"  # operator-supplied references in the bucket
 REFERENCE_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
@@ -110,8 +116,10 @@ def _operator_reference(bucket: str, voice_id: str, reference_dir: Path | None) 
 
 
 def _speak(voice: Voice, engine: Engine, attempts: int, backoff_s: float, deadline_s: float) -> bytes:
-    """The fallback engine's recording of the voice's text, retried (with backoff) on transient errors."""
-    request = SynthesisRequest(text=BOOTSTRAP_TEXTS[voice.language], voice=voice.id)
+    """The fallback engine's recording of the voice's text (or of its reference_from voice's), retried (with
+    backoff) on transient errors."""
+    recorder = get_voice(voice.reference_from) if voice.reference_from else voice
+    request = SynthesisRequest(text=BOOTSTRAP_TEXTS[recorder.language], voice=recorder.id)
     for attempt in range(1, attempts + 1):
         try:
             audio = engine.synthesize(request, Deadline.in_seconds(deadline_s))

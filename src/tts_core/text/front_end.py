@@ -1,11 +1,13 @@
 """The text front end's one entry: a request's text (plain, SSML or Markdown) as the utterances every engine
-says, with the request's lexicons and the normalisation applied, and languages its voices cannot speak
-refused. Pure: the caller (tts_core.pipeline.front) loads the lexicons and knows the voices."""
+says, with the request's lexicons and the normalisation applied, languages its voices cannot speak refused,
+and each utterance's voice's language on it. Pure: the caller (tts_core.pipeline.front) loads the lexicons
+and knows the voices."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from tts_core.catalogue import Language
 from tts_core.errors import NothingToSpeakError
 from tts_core.models import SynthesisRequest, TextType, UnknownTags, Utterance
 from tts_core.text.languages import languages_of, refuse_foreign
@@ -16,8 +18,8 @@ from tts_core.text.utterances import Builder, Piece
 
 HEADING_PAUSE_MS = 1000
 
-# A voice id -> its catalogue language ("zh", "en", "zh-en"); raises VoiceNotFoundError.
-VoiceLanguage = Callable[[str], str]
+# A voice id -> its catalogue language ("zh", "en", "zh-en", "ja", "es", "ar"); raises VoiceNotFoundError.
+VoiceLanguage = Callable[[str], Language]
 
 
 def text_type(request: SynthesisRequest) -> TextType:
@@ -45,11 +47,14 @@ def read_text(text: str, kind: TextType, *, voice: str, lexicons: Sequence[Lexic
     said = builder.utterances()
     if not said:
         raise NothingToSpeakError(f"the {kind} text has no letter or digit to speak")
+    checked = []
     for utterance in said:
         speaker = utterance.voice or voice
-        refuse_foreign(utterance.text, voice=speaker, languages=languages_of(voice_language(speaker)),
+        language = voice_language(speaker)
+        refuse_foreign(utterance.text, voice=speaker, languages=languages_of(language),
                        source_offset=utterance.source_start)
-    return said
+        checked.append(utterance.model_copy(update={"language": language}))  # the engines are told it too
+    return checked
 
 
 def _read_markdown(source: str, builder: Builder, *, speak_code: bool) -> None:

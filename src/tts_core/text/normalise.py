@@ -1,5 +1,6 @@
 """Text normalisation for what TTS users type, the same for every engine: numbers, dates, times, currency,
 percentages, units, URLs and e-mail addresses become the words a reader would say, in Chinese or English.
+A voice that speaks neither (ja, es, ar: IndexTTS-2.5's) gets its text as written.
 
 The language of each match is that of the nearest letter around it (a Han character: Chinese; a Latin
 letter: English); with no letter in sight, the voice's first language (Chinese for a zh-en voice). The
@@ -40,6 +41,7 @@ _CURRENCIES: dict[str, tuple[str, str, str, str]] = {  # symbol -> (English unit
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
 
+READ_LANGUAGES = frozenset({"zh", "en"})  # what these rules say things in
 _WINDOW = 24  # characters either side of a match that decide its language
 _DIGIT_RUN = 7  # a plain run of this many digits (a phone number, an id) is read digit by digit
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
@@ -76,7 +78,7 @@ def _language_around(text: str, start: int, end: int, default: str) -> str:
 
 def is_han(ch: str) -> bool:
     """A Chinese character (script Han or Bopomofo)."""
-    return SCRIPT_LANGUAGES.get(str(unicodedataplus.script(ch))) == "zh"
+    return "zh" in SCRIPT_LANGUAGES.get(str(unicodedataplus.script(ch)), ())
 
 
 def _number(value: str, lang: str) -> str:
@@ -159,6 +161,8 @@ def normalise(text: str, languages: Iterable[str] = ("zh", "en")) -> str:
     """`text` with numbers, dates, times, currency, percentages, units, URLs and e-mail addresses as words.
     `languages`: the voice's, in order of preference (the first is the default where no letter decides)."""
     spoken = list(languages)
+    if spoken and not READ_LANGUAGES.intersection(spoken):
+        return text  # ja, es, ar: no rules here; the engines read digits and symbols in the voice's language
     default = "zh" if spoken[:1] == ["zh"] or (spoken and "en" not in spoken) else "en"
 
     def say(match: re.Match[str]) -> str:

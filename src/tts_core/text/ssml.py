@@ -30,9 +30,10 @@ from xml.sax.xmlreader import AttributesImpl, Locator
 import defusedxml.sax
 from defusedxml import DefusedXmlException
 
+from tts_core.catalogue import language_name
 from tts_core.errors import InvalidSsmlError, UnsupportedSsmlTagError, quoted
 from tts_core.models import Alphabet, Prosody, UnknownTags
-from tts_core.text.normalise import date_words
+from tts_core.text.normalise import READ_LANGUAGES, date_words
 from tts_core.text.numbers import cardinal, digits, ordinal
 from tts_core.text.utterances import Builder, Piece
 
@@ -211,8 +212,11 @@ class _Reader(xml.sax.ContentHandler):
             self._builder.add(Piece(f" {text.strip()} ", start, end, free=False,
                                     phoneme=(self._attrs["ph"].strip(), alphabet)))
         else:
-            said = _SAY_AS[self._attrs["interpret-as"]](text.strip(), self._attrs.get("format", ""),
-                                                        self._builder.language_here())
+            kind, lang = self._attrs["interpret-as"], self._builder.language_here()
+            if lang not in READ_LANGUAGES and _SAY_AS[kind] is not _spelled:
+                raise self._invalid(f"say-as {kind} is read in Chinese or English only, and the voice speaks "
+                                    f"{language_name(lang)}: write the words out")
+            said = _SAY_AS[kind](text.strip(), self._attrs.get("format", ""), lang)
             if said is None:
                 raise self._invalid(f"say-as {self._attrs['interpret-as']} cannot read '{quoted(text.strip())}'")
             self._builder.add(Piece(f" {said} ", start, end, free=False))

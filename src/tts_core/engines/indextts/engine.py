@@ -199,6 +199,8 @@ class IndexTtsEngine:
 
         sha, prompt = self._prompt(request.voice)
         kwargs: dict[str, Any] = {}
+        if (lang := v2_5.lang_for(self.settings.model, request.language)) is not None:
+            kwargs["lang"] = lang  # the voice's: 2.5 cannot tell Spanish from English (nor kanji from hanzi) by script
         emo_is_speaker = True
         emotion = request.emotion
         if emotion is not None:

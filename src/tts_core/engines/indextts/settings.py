@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tts_core.catalogue import PRIMARY_MODELS, primary_model
+
 Profile = Literal["quality", "fast"]
 SAMPLE_RATE = 22050  # BigVGAN's rate; infer returns int16 at this rate
 OFFICIAL = {"num_beams": 3, "diffusion_steps": 25, "cfg_rate": 0.7}  # infer_v2 defaults (hard-coded s2mel ones)
 # PrimaryModel: which inference code and weights model_dir holds (indextts2.5: v2_5.py). Checked at load.
-MODELS = ("indextts2", "indextts2.5")
+MODELS = PRIMARY_MODELS
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class IndexTtsSettings:
         """INDEXTTS_MODEL_DIR (required), INDEXTTS_MODEL, INDEXTTS_PROFILE, INDEXTTS_MAX_MEL_TOKENS,
         INDEXTTS_FAST_STEPS, INDEXTTS_PRECISION, INDEXTTS_DECODE."""
         env = os.environ
-        return cls(model_dir=Path(env["INDEXTTS_MODEL_DIR"]), model=env.get("INDEXTTS_MODEL", "indextts2"),
+        return cls(model_dir=Path(env["INDEXTTS_MODEL_DIR"]), model=primary_model(),
                    profile=env.get("INDEXTTS_PROFILE", "fast"),  # type: ignore[arg-type]
                    max_mel_tokens=int(env.get("INDEXTTS_MAX_MEL_TOKENS", "1500")),
                    fast_diffusion_steps=int(env.get("INDEXTTS_FAST_STEPS", "10")),

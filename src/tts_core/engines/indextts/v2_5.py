@@ -7,7 +7,8 @@ What the engine reads of a loaded model, and what `Model25` maps it to:
   (the package's own API refuses such text too).
 - `infer(spk_audio_prompt=, text=, output_path=None, stream_return=True, ...)`: the generator form
   `infer_generator`, with the language (which 2.0 does not take) read from the text's script unless
-  the caller passes `lang`; emotion from text is refused (2.5 ships no Qwen emotion model here).
+  the caller passes `lang` (the engine does: its voice's, lang_for); emotion from text is refused (2.5
+  ships no Qwen emotion model here).
 - The one-voice conditioning cache of 2.0 (`cache_spk_cond`, `cache_s2mel_style`, ...), which
   conditioning.py restores and stores: mapped onto 2.5's own per-file caches (`_spk_cache`,
   `_emo_cache`), so a stored voice skips w2v-bert, CAMPPlus and the length regulator as on 2.0.
@@ -23,7 +24,9 @@ w2v-bert (17 of its 24 layers) loads on the first voice whose conditioning is no
 
 Text normalisation: WeTextProcessing (zh, en) caches its compiled grammars under XDG_CACHE_HOME, default
 <model_dir>/../text_cache (the image bakes it; an unwritable, empty cache silently disables zh/en
-normalisation in the package). NeMo (es, ar) and fugashi (ja) are not installed: see requirements.
+normalisation in the package). NeMo (es, ar) and fugashi (ja) are not installed (requirements-indextts.txt):
+Spanish and Arabic text reaches the model unnormalised (digits as written; the package only warns), Japanese is
+refused with ENGINE_LANGUAGE_UNSUPPORTED (the package would raise ImportError inside inference).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from tts_core.engines.indextts.environment import configure_torch, defer_unused_
 from tts_core.engines.indextts.hooks import RequestControls, install_hooks
 from tts_core.engines.indextts.precision import patched_attr
 from tts_core.engines.indextts.settings import MODELS, IndexTtsSettings
-from tts_core.errors import EngineError, InvalidInputError, ModelUnavailableError
+from tts_core.errors import EngineError, EngineLanguageError, InvalidInputError, ModelUnavailableError
 
 MODEL = "indextts2.5"
 TOKENIZER = "multilingual_zh_ja_yue_char_del"
@@ -73,6 +76,13 @@ def language_of(text: str) -> str:
     if _ARABIC.search(text):
         return "ar"
     return "zh" if _HAN.search(text) else "en"
+
+
+def lang_for(model: str, language: str | None) -> str | None:
+    """What the engine passes as `lang` for a voice of this catalogue language (SynthesisRequest.language): with
+    2.5 a language it speaks alone; None with 2.0 (its infer takes none) and for a zh-en voice (the script of
+    each text decides, as language_of does)."""
+    return language if model == MODEL and language in LANGUAGES else None
 
 
 def model_files(model_dir: Path, cfg: Any, lazy_semantic_model: bool) -> list[Path]:
@@ -299,10 +309,23 @@ class Model25:
             raise InvalidInputError("emotion from text is not available with IndexTTS-2.5 (it has no emotion-text "
                                     "model here): give an emotion vector or a reference voice")
         lang = kwargs.pop("lang", None) or language_of(text)
+        if lang == "ja":
+            self._check_japanese()
         emo_prompt = kwargs.get("emo_audio_prompt") or spk_audio_prompt
         object.__setattr__(self, "_spk_path", spk_audio_prompt)
         object.__setattr__(self, "_emo_path", emo_prompt)
         return self._stream(spk_audio_prompt, text, lang, emo_prompt, kwargs)
+
+    def _check_japanese(self) -> None:
+        """2.5 cuts Japanese into words with fugashi (or MeCab) before its tokenizer, every time; without one its
+        inference raises ImportError mid-request. Refused here with a stable code instead (the image does not
+        hold them: requirements-indextts.txt); the package keeps the segmenter once it loads."""
+        try:
+            self.tts.ja_text_process  # noqa: B018 - the property loads it
+        except (ImportError, RuntimeError) as exc:
+            raise EngineLanguageError("IndexTTS-2.5 speaks Japanese only with a Japanese word segmenter (fugashi "
+                                      "and unidic-lite, or MeCab), which this image does not hold",
+                                      detail=type(exc).__name__) from exc
 
     def _stream(self, prompt: str, text: str, lang: str, emo_prompt: str, kwargs: dict[str, Any]) -> Iterator[Any]:
         tts = self.tts
