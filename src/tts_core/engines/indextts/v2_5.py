@@ -24,9 +24,10 @@ w2v-bert (17 of its 24 layers) loads on the first voice whose conditioning is no
 
 Text normalisation: WeTextProcessing (zh, en) caches its compiled grammars under XDG_CACHE_HOME, default
 <model_dir>/../text_cache (the image bakes it; an unwritable, empty cache silently disables zh/en
-normalisation in the package). NeMo (es, ar) and fugashi (ja) are not installed (requirements-indextts.txt):
-Spanish and Arabic text reaches the model unnormalised (digits as written; the package only warns), Japanese is
-refused with ENGINE_LANGUAGE_UNSUPPORTED (the package would raise ImportError inside inference).
+normalisation in the package). NeMo (es, ar) is not installed (requirements-indextts.txt): Spanish and Arabic
+text reaches the model unnormalised (digits as written; the package only warns). Japanese is cut into words by
+fugashi with unidic-lite (installed); an install without a segmenter refuses it with ENGINE_LANGUAGE_UNSUPPORTED
+(the package would raise ImportError inside inference).
 """
 
 from __future__ import annotations
@@ -318,13 +319,13 @@ class Model25:
 
     def _check_japanese(self) -> None:
         """2.5 cuts Japanese into words with fugashi (or MeCab) before its tokenizer, every time; without one its
-        inference raises ImportError mid-request. Refused here with a stable code instead (the image does not
-        hold them: requirements-indextts.txt); the package keeps the segmenter once it loads."""
+        inference raises ImportError mid-request. Refused here with a stable code instead, for an install without
+        them (requirements-indextts.txt and the image hold fugashi); the package keeps the segmenter once it loads."""
         try:
             self.tts.ja_text_process  # noqa: B018 - the property loads it
         except (ImportError, RuntimeError) as exc:
             raise EngineLanguageError("IndexTTS-2.5 speaks Japanese only with a Japanese word segmenter (fugashi "
-                                      "and unidic-lite, or MeCab), which this image does not hold",
+                                      "and unidic-lite, or MeCab), which this install does not hold",
                                       detail=type(exc).__name__) from exc
 
     def _stream(self, prompt: str, text: str, lang: str, emo_prompt: str, kwargs: dict[str, Any]) -> Iterator[Any]:
