@@ -196,6 +196,22 @@ def test_page_clones_a_voice_recorded_in_the_browser_then_speaks_with_it_and_del
     assert voice_id not in values and len(values) == 4
 
 
+def test_page_offers_the_voices_and_clone_languages_of_the_deployments_primary_model(tts_local_serve,
+                                                                                   browser) -> None:
+    """PrimaryModel=indextts2.5 adds Japanese, Spanish and Arabic voices: the page lists them and offers their
+    languages for a new voice (with indextts2 the clone test above picks English from zh-en, zh, en)."""
+    api_url, _ = tts_local_serve("-p", "PrimaryModel=indextts2.5")
+    browser.get(f"{api_url}/")
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda d: len(Select(d.find_element(By.ID, "voice")).options) >= 10)
+    voices = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "voice")).options]
+    assert {"ja-female", "es-male", "ar-female", "zh-female"} <= set(voices)
+    offered = Select(browser.find_element(By.ID, "clone-language")).options
+    languages = [(o.get_attribute("value"), o.text) for o in offered]
+    assert languages == [("zh-en", "Mandarin and English"), ("zh", "Mandarin"), ("en", "English"),
+                         ("ja", "Japanese"), ("es", "Spanish"), ("ar", "Arabic")]
+
+
 def test_page_clones_a_voice_from_a_file(tts_local_serve, browser, tmp_path: Path) -> None:
     t = np.arange(6 * 22050) / 22050
     path = tmp_path / "speaker.flac"
