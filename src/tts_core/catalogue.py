@@ -98,6 +98,11 @@ def language_name(language: str) -> str:
     return " and ".join(LANGUAGE_NAMES.get(lang, lang) for lang in language.split("-"))
 
 
+def languages_of(catalogue_language: str) -> frozenset[str]:
+    """A catalogue language ("zh", "en", "zh-en", "ja", ...) as the set of languages it speaks."""
+    return frozenset(catalogue_language.split("-"))
+
+
 def list_voices(model: str | None = None) -> tuple[Voice, ...]:
     """The catalogue of `model` (None: the deployment's)."""
     wanted = model or primary_model()
@@ -108,7 +113,7 @@ def list_voices(model: str | None = None) -> tuple[Voice, ...]:
 
 def languages() -> frozenset[str]:
     """Every language a voice of the deployment's catalogue speaks ("zh-en" counts as zh and en)."""
-    return frozenset(lang for v in list_voices() for lang in v.language.split("-"))
+    return frozenset().union(*(languages_of(v.language) for v in list_voices()))
 
 
 def is_catalogue_voice(voice_id: str) -> bool:
@@ -121,7 +126,7 @@ def catalogue_voice_for(language: str, gender: str) -> Voice:
     voice of the deployment speaks it (Japanese, Spanish and Arabic need IndexTTS-2.5)."""
     voices = [v for v in list_voices() if v.gender == gender]
     found = next((v for v in voices if v.language == language), None) or next(
-        (v for v in voices if language in v.language.split("-")), None)
+        (v for v in voices if language in languages_of(v.language)), None)
     if found is None:
         raise UnsupportedLanguageError(f"no voice of this service speaks {language_name(language)} "
                                        f"(PrimaryModel {primary_model()}; it speaks "

@@ -2,8 +2,9 @@
 
 import pytest
 
+from tts_core.catalogue import languages_of
 from tts_core.errors import UnsupportedLanguageError
-from tts_core.text.languages import first_foreign_run, languages_of, refuse_foreign
+from tts_core.text.languages import first_foreign_run, refuse_foreign
 
 ZH_EN = languages_of("zh-en")
 EN = languages_of("en")

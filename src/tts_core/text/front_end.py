@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tts_core.catalogue import Language
+from tts_core.catalogue import Language, languages_of
 from tts_core.errors import NothingToSpeakError
 from tts_core.models import SynthesisRequest, TextType, UnknownTags, Utterance
-from tts_core.text.languages import languages_of, refuse_foreign
+from tts_core.text.languages import refuse_foreign
 from tts_core.text.lexicon import Lexicon, Lexicons
 from tts_core.text.markdown import markdown_blocks
 from tts_core.text.ssml import PARAGRAPH_PAUSE_MS, is_ssml, read_ssml

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import unicodedataplus
 
-from tts_core.catalogue import LANGUAGE_NAMES, list_voices
+from tts_core.catalogue import LANGUAGE_NAMES, languages_of, list_voices
 from tts_core.errors import UnsupportedLanguageError, quoted
 
 # The catalogue languages written in a script; a voice speaks a script when it speaks one of them.
@@ -27,11 +27,6 @@ SCRIPT_LANGUAGES: dict[str, frozenset[str]] = {
 }
 _EVERY_LANGUAGE = frozenset({"Common", "Inherited", "Unknown"})
 _RUN_CHARS = 12  # how much of a foreign run an error message quotes
-
-
-def languages_of(catalogue_language: str) -> frozenset[str]:
-    """A catalogue language ("zh", "en", "zh-en", "ja", ...) as the set of languages it speaks."""
-    return frozenset(catalogue_language.split("-"))
 
 
 @dataclass(frozen=True, slots=True)
